@@ -1,0 +1,98 @@
+// Checks that need the whole merged config: duplicates across files, references, host conflicts.
+#include "config/parse.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace rampart::config::detail {
+namespace {
+
+void error(std::vector<Diagnostic>& out, const Site& at, std::string message) {
+  out.push_back(Diagnostic{at.mark, std::move(message), at.path});
+}
+
+// Reports each later occurrence of a name already seen.
+void check_unique(const std::vector<Site>& sites, std::string_view what, std::vector<Diagnostic>& out) {
+  std::map<std::string, const Site*> first;
+  for (const Site& s : sites) {
+    if (s.text.empty()) continue;
+    auto [it, inserted] = first.emplace(s.text, &s);
+    if (!inserted) {
+      error(out, s,
+            "duplicate " + std::string(what) + " '" + s.text + "' (first at " + format_mark(it->second->mark) + ")");
+    }
+  }
+}
+
+std::vector<std::string> names_of(const std::vector<Site>& sites) {
+  std::vector<std::string> names;
+  for (const Site& s : sites) {
+    if (!s.text.empty()) names.push_back(s.text);
+  }
+  return names;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// Two servers can be reached through the same listener (an empty list means every listener).
+bool share_a_listener(const ServerSpec& a, const ServerSpec& b) {
+  if (a.listeners.empty() || b.listeners.empty()) return true;
+  return std::any_of(a.listeners.begin(), a.listeners.end(), [&](const std::string& l) { return contains(b.listeners, l); });
+}
+
+}  // namespace
+
+void cross_check(const ConfigSpec& spec, const Xref& x, const Mark* main_mark, std::vector<Diagnostic>& out) {
+  if (main_mark && spec.listeners.empty()) out.push_back(Diagnostic{*main_mark, "no listeners defined", "listeners"});
+  if (main_mark && spec.servers.empty()) out.push_back(Diagnostic{*main_mark, "no servers defined", "servers"});
+
+  check_unique(x.listener_names, "listener name", out);
+  check_unique(x.server_names, "server name", out);
+  check_unique(x.upstream_names, "upstream name", out);
+
+  std::map<std::string, std::size_t> address_owner;
+  for (std::size_t i = 0; i < x.listener_addresses.size(); ++i) {
+    const Site& s = x.listener_addresses[i];
+    if (s.text.empty() || spec.listeners[i].address.port == 0) continue;  // port 0: each gets its own
+    auto [it, inserted] = address_owner.emplace(s.text, i);
+    if (!inserted) {
+      error(out, s,
+            "duplicate listener address '" + s.text + "' (already used by listener '" +
+                spec.listeners[it->second].name + "' at " + format_mark(spec.listeners[it->second].mark) + ")");
+    }
+  }
+
+  const std::vector<std::string> listeners = names_of(x.listener_names);
+  for (const Xref::ServerRef& ref : x.server_listeners) {
+    if (!contains(listeners, ref.site.text)) {
+      error(out, ref.site, "unknown listener '" + ref.site.text + "'" + did_you_mean(ref.site.text, listeners));
+    }
+  }
+  const std::vector<std::string> upstreams = names_of(x.upstream_names);
+  for (const Site& ref : x.route_upstreams) {
+    if (!contains(upstreams, ref.text)) {
+      error(out, ref, "unknown upstream '" + ref.text + "'" + did_you_mean(ref.text, upstreams));
+    }
+  }
+
+  // A host may appear in two servers only if no listener reaches both.
+  std::map<std::string, std::vector<const Xref::ServerRef*>> holders;
+  for (const Xref::ServerRef& ref : x.hosts) {
+    auto& earlier = holders[ref.site.text];
+    for (const Xref::ServerRef* prev : earlier) {
+      if (prev->server == ref.server) continue;
+      const ServerSpec& a = spec.servers[prev->server];
+      if (share_a_listener(a, spec.servers[ref.server])) {
+        error(out, ref.site,
+              "host '" + ref.site.text + "' is already served by server '" + a.name + "' (at " +
+                  format_mark(prev->site.mark) + ")");
+        break;
+      }
+    }
+    earlier.push_back(&ref);
+  }
+}
+
+}  // namespace rampart::config::detail

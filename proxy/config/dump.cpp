@@ -1,0 +1,171 @@
+// dump(): the effective config as YAML, every key explicit, in the same shape load() reads.
+#include "config/load.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+namespace rampart::config {
+namespace {
+
+using core::format_duration;
+using core::format_size;
+
+void emit_string_list(YAML::Emitter& out, const char* key, const std::vector<std::string>& items) {
+  out << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
+  for (const std::string& s : items) out << s;
+  out << YAML::EndSeq;
+}
+
+void emit_header_ops(YAML::Emitter& out, const char* key, const HeaderOps& ops) {
+  out << YAML::Key << key << YAML::Value << YAML::BeginMap;
+  for (const auto& [name, list] : {std::pair{"set", &ops.set}, std::pair{"add", &ops.add}}) {
+    out << YAML::Key << name << YAML::Value;
+    if (list->empty()) {
+      out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
+      continue;
+    }
+    out << YAML::BeginMap;
+    for (const auto& [header, value] : *list) out << YAML::Key << header << YAML::Value << value;
+    out << YAML::EndMap;
+  }
+  emit_string_list(out, "remove", ops.remove);
+  out << YAML::EndMap;
+}
+
+const char* match_name(PathMatch m) {
+  switch (m) {
+    case PathMatch::prefix: return "prefix";
+    case PathMatch::exact: return "exact";
+    case PathMatch::regex: return "regex";
+  }
+  return "prefix";
+}
+
+void emit_header_match(YAML::Emitter& out, const HeaderMatchSpec& h) {
+  out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << h.name;
+  switch (h.kind) {
+    case HeaderMatchSpec::Kind::exact: out << YAML::Key << "value" << YAML::Value << h.value; break;
+    case HeaderMatchSpec::Kind::regex: out << YAML::Key << "regex" << YAML::Value << h.value; break;
+    case HeaderMatchSpec::Kind::present: out << YAML::Key << "present" << YAML::Value << true; break;
+    case HeaderMatchSpec::Kind::absent: out << YAML::Key << "absent" << YAML::Value << true; break;
+  }
+  out << YAML::EndMap;
+}
+
+template <class T>
+void emit_optional(YAML::Emitter& out, const char* key, const std::optional<T>& v) {
+  if (v) out << YAML::Key << key << YAML::Value << *v;
+}
+
+void emit_route(YAML::Emitter& out, const RouteSpec& r) {
+  out << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << r.name;
+  out << YAML::Key << "path" << YAML::Value << r.path;
+  out << YAML::Key << "match" << YAML::Value << match_name(r.match);
+  emit_string_list(out, "methods", r.methods);
+  out << YAML::Key << "headers" << YAML::Value;
+  if (r.headers.empty()) out << YAML::Flow;
+  out << YAML::BeginSeq;
+  for (const HeaderMatchSpec& h : r.headers) emit_header_match(out, h);
+  out << YAML::EndSeq;
+  emit_optional(out, "upstream", r.upstream);
+  if (r.redirect) {
+    const RedirectSpec& d = *r.redirect;
+    out << YAML::Key << "redirect" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "status" << YAML::Value << d.status;
+    emit_optional(out, "scheme", d.scheme);
+    emit_optional(out, "host", d.host);
+    emit_optional(out, "path", d.path);
+    emit_optional(out, "prefix", d.prefix);
+    out << YAML::Key << "strip_query" << YAML::Value << d.strip_query;
+    out << YAML::EndMap;
+  }
+  if (r.respond) {
+    out << YAML::Key << "respond" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "status" << YAML::Value << r.respond->status;
+    out << YAML::Key << "body" << YAML::Value << YAML::DoubleQuoted << r.respond->body;
+    out << YAML::Key << "content_type" << YAML::Value << r.respond->content_type;
+    out << YAML::EndMap;
+  }
+  emit_optional(out, "rewrite_prefix", r.rewrite_prefix);
+  emit_header_ops(out, "request_headers", r.request_headers);
+  emit_header_ops(out, "response_headers", r.response_headers);
+  // Unset limits inherit `defaults` when the snapshot is built; writing them here would turn
+  // an inherited value into an override, so only explicit ones appear.
+  if (r.limits.max_body_size) out << YAML::Key << "max_body_size" << YAML::Value << format_size(*r.limits.max_body_size);
+  if (r.limits.connect_timeout) out << YAML::Key << "connect_timeout" << YAML::Value << format_duration(*r.limits.connect_timeout);
+  if (r.limits.read_timeout) out << YAML::Key << "read_timeout" << YAML::Value << format_duration(*r.limits.read_timeout);
+  if (r.limits.send_timeout) out << YAML::Key << "send_timeout" << YAML::Value << format_duration(*r.limits.send_timeout);
+  out << YAML::EndMap;
+}
+
+void emit_defaults(YAML::Emitter& out, const DefaultsSpec& d) {
+  out << YAML::Key << "defaults" << YAML::Value << YAML::BeginMap;
+  for (const auto& [key, value] : {std::pair{"connect_timeout", d.connect_timeout},
+                                   std::pair{"read_timeout", d.read_timeout},
+                                   std::pair{"send_timeout", d.send_timeout},
+                                   std::pair{"client_header_timeout", d.client_header_timeout},
+                                   std::pair{"client_body_timeout", d.client_body_timeout},
+                                   std::pair{"keepalive_timeout", d.keepalive_timeout}}) {
+    out << YAML::Key << key << YAML::Value << format_duration(value);
+  }
+  out << YAML::Key << "keepalive_requests" << YAML::Value << d.keepalive_requests;
+  out << YAML::Key << "max_body_size" << YAML::Value << format_size(d.max_body_size);
+  out << YAML::Key << "max_request_line" << YAML::Value << format_size(d.max_request_line);
+  out << YAML::Key << "max_header_bytes" << YAML::Value << format_size(d.max_header_bytes);
+  out << YAML::Key << "max_headers" << YAML::Value << d.max_headers;
+  out << YAML::Key << "trusted_proxies" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+  for (const core::Cidr& c : d.trusted_proxies) out << c.str();
+  out << YAML::EndSeq;
+  out << YAML::EndMap;
+}
+
+}  // namespace
+
+std::string dump(const ConfigSpec& spec) {
+  YAML::Emitter out;
+  out << YAML::BeginMap;
+  out << YAML::Key << "version" << YAML::Value << spec.version;
+  out << YAML::Key << "workers" << YAML::Value << spec.workers;
+  out << YAML::Key << "drain_timeout" << YAML::Value << format_duration(spec.drain_timeout);
+
+  out << YAML::Key << "listeners" << YAML::Value << YAML::BeginSeq;
+  for (const ListenerSpec& l : spec.listeners) {
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << l.name << YAML::Key << "address"
+        << YAML::Value << l.address.str() << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+
+  emit_defaults(out, spec.defaults);
+
+  out << YAML::Key << "servers" << YAML::Value << YAML::BeginSeq;
+  for (const ServerSpec& s : spec.servers) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "name" << YAML::Value << s.name;
+    emit_string_list(out, "hosts", s.hosts);
+    emit_string_list(out, "listeners", s.listeners);
+    out << YAML::Key << "routes" << YAML::Value << YAML::BeginSeq;
+    for (const RouteSpec& r : s.routes) emit_route(out, r);
+    out << YAML::EndSeq;
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+
+  out << YAML::Key << "upstreams" << YAML::Value << YAML::BeginSeq;
+  for (const UpstreamSpec& u : spec.upstreams) {
+    out << YAML::BeginMap;
+    out << YAML::Key << "name" << YAML::Value << u.name;
+    out << YAML::Key << "endpoints" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    for (const core::HostPort& e : u.endpoints) out << e.str();
+    out << YAML::EndSeq;
+    out << YAML::Key << "max_idle_per_endpoint" << YAML::Value << u.max_idle_per_endpoint;
+    out << YAML::Key << "idle_timeout" << YAML::Value << format_duration(u.idle_timeout);
+    out << YAML::Key << "max_requests_per_connection" << YAML::Value << u.max_requests_per_connection;
+    if (u.connect_timeout) out << YAML::Key << "connect_timeout" << YAML::Value << format_duration(*u.connect_timeout);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace rampart::config

@@ -1,0 +1,47 @@
+// Per-item parsers (YAML node -> spec struct) and the cross-reference table they fill. Internal
+// to config/. Each parser records its errors in the Reader and still returns a (partial) spec so
+// that indexes stay aligned and later checks can run; load() discards the result on any error.
+#pragma once
+#include "config/reader.hpp"
+#include "config/spec.hpp"
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace rampart::config::detail {
+
+// Where a name or reference was written, for cross-reference errors found after all files.
+struct Site {
+  std::string text;
+  Mark mark;
+  std::string path;
+};
+
+struct Xref {
+  std::vector<Site> listener_names;     // parallel to ConfigSpec::listeners
+  std::vector<Site> listener_addresses; // parallel to ConfigSpec::listeners
+  std::vector<Site> server_names;       // parallel to ConfigSpec::servers
+  std::vector<Site> upstream_names;     // parallel to ConfigSpec::upstreams
+  struct ServerRef {
+    std::size_t server;  // index into ConfigSpec::servers
+    Site site;
+  };
+  std::vector<ServerRef> hosts;             // every host of every server
+  std::vector<ServerRef> server_listeners;  // every listener a server names
+  std::vector<Site> route_upstreams;        // every route -> upstream reference
+};
+
+ListenerSpec parse_listener(Reader& r, const Value& v, Xref& x);
+UpstreamSpec parse_upstream(Reader& r, const Value& v, Xref& x);
+// `index` is the position the server will take in ConfigSpec::servers.
+ServerSpec parse_server(Reader& r, const Value& v, std::size_t index, Xref& x);
+RouteSpec parse_route(Reader& r, const Value& v, std::size_t route_index, Xref& x);
+DefaultsSpec parse_defaults(Reader& r, const Value& v);
+
+// Checks that need every file: duplicates across files, dangling references, host conflicts,
+// and, when `main_mark` is given, that at least one listener and server exist (reported there).
+void cross_check(const ConfigSpec& spec, const Xref& x, const Mark* main_mark,
+                 std::vector<Diagnostic>& diagnostics);
+
+}  // namespace rampart::config::detail

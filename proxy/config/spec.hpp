@@ -1,0 +1,141 @@
+// The validated configuration, as plain structs. Produced by config::load() from YAML; consumed
+// once by snapshot::build(). Request code never sees these. Every spec carries the position of
+// the YAML node it came from so that later (cross-reference) errors can still say file:line:col.
+#pragma once
+#include "core/net.hpp"
+#include "core/units.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rampart::config {
+
+using core::Duration;
+
+// 1-based line and column, like compilers print them.
+struct Mark {
+  std::string file;
+  int line = 0;
+  int col = 0;
+};
+
+struct Diagnostic {
+  Mark mark;
+  std::string message;   // "unknown key 'upstreem' (did you mean 'upstream'?)"
+  std::string key_path;  // "servers[0].routes[1].upstream"
+  // "file:line:col: error: message [key.path]" ("file: error: ..." when the mark is unknown)
+  std::string str() const;
+};
+
+struct ListenerSpec {
+  Mark mark;
+  std::string name;
+  core::HostPort address;  // port 0 = pick a free port (tests)
+};
+
+// Header edits applied in the order remove, set, add. Names are stored lower-case.
+struct HeaderOps {
+  std::vector<std::pair<std::string, std::string>> set;
+  std::vector<std::pair<std::string, std::string>> add;
+  std::vector<std::string> remove;
+  bool empty() const { return set.empty() && add.empty() && remove.empty(); }
+};
+
+enum class PathMatch { prefix, exact, regex };
+
+struct HeaderMatchSpec {
+  std::string name;                 // lower-case
+  enum class Kind { exact, regex, present, absent } kind = Kind::exact;
+  std::string value;                // exact value or ECMAScript regex (full match)
+};
+
+struct RedirectSpec {
+  int status = 302;                 // 301, 302, 303, 307, 308
+  std::optional<std::string> scheme;  // "https"
+  std::optional<std::string> host;    // may include ":port"
+  std::optional<std::string> path;    // replaces the whole path
+  std::optional<std::string> prefix;  // replaces the matched prefix (prefix routes only)
+  bool strip_query = false;
+};
+
+struct RespondSpec {
+  int status = 200;
+  std::string body;
+  std::string content_type = "text/plain; charset=utf-8";
+};
+
+// Limits and timeouts that a route can override; unset fields inherit the defaults.
+struct RouteLimits {
+  std::optional<std::uint64_t> max_body_size;
+  std::optional<Duration> connect_timeout;
+  std::optional<Duration> read_timeout;   // upstream response header timeout, and idle between body reads
+  std::optional<Duration> send_timeout;   // idle between upstream writes
+};
+
+struct RouteSpec {
+  Mark mark;
+  std::string name;
+  std::string path = "/";
+  PathMatch match = PathMatch::prefix;
+  std::vector<std::string> methods;          // upper-case; empty = any
+  std::vector<HeaderMatchSpec> headers;      // all must match
+  // Exactly one action:
+  std::optional<std::string> upstream;       // proxy to this pool
+  std::optional<RedirectSpec> redirect;
+  std::optional<RespondSpec> respond;
+  std::optional<std::string> rewrite_prefix; // proxy only: replace the matched prefix with this
+  HeaderOps request_headers;                 // applied to the request sent upstream
+  HeaderOps response_headers;                // applied to every response of the route
+  RouteLimits limits;
+};
+
+struct ServerSpec {
+  Mark mark;
+  std::string name;
+  std::vector<std::string> hosts;  // "example.com", "*.example.com", "*" (= default); lower-case
+  std::vector<std::string> listeners;  // names; empty = all listeners
+  std::vector<RouteSpec> routes;
+};
+
+struct UpstreamSpec {
+  Mark mark;
+  std::string name;
+  std::vector<core::HostPort> endpoints;
+  // Keep-alive pool, per worker.
+  std::uint32_t max_idle_per_endpoint = 32;
+  Duration idle_timeout = std::chrono::seconds(60);
+  std::uint32_t max_requests_per_connection = 10000;
+  std::optional<Duration> connect_timeout;   // overrides defaults.connect_timeout
+};
+
+// Defaults follow ingress-nginx's where one exists.
+struct DefaultsSpec {
+  Duration connect_timeout = std::chrono::seconds(5);        // proxy-connect-timeout
+  Duration read_timeout = std::chrono::seconds(60);          // proxy-read-timeout
+  Duration send_timeout = std::chrono::seconds(60);          // proxy-send-timeout
+  Duration client_header_timeout = std::chrono::seconds(60); // whole header section
+  Duration client_body_timeout = std::chrono::seconds(60);   // max gap between body reads
+  Duration keepalive_timeout = std::chrono::seconds(75);     // idle downstream keep-alive
+  std::uint32_t keepalive_requests = 1000;                   // per downstream connection
+  std::uint64_t max_body_size = 1024 * 1024;                 // client-max-body-size 1m; 0 = unlimited
+  std::uint32_t max_request_line = 8192;                     // 414 beyond
+  std::uint32_t max_header_bytes = 32768;                    // whole header section, 431 beyond
+  std::uint32_t max_headers = 100;                           // 431 beyond
+  std::vector<core::Cidr> trusted_proxies;                   // X-Forwarded-For / X-Request-ID kept only from these
+};
+
+struct ConfigSpec {
+  int version = 1;
+  unsigned workers = 0;  // 0 = number of cores
+  Duration drain_timeout = std::chrono::seconds(30);
+  std::vector<ListenerSpec> listeners;
+  DefaultsSpec defaults;
+  std::vector<ServerSpec> servers;
+  std::vector<UpstreamSpec> upstreams;
+  std::vector<std::string> files;  // every file read (main file first, then includes)
+};
+
+}  // namespace rampart::config

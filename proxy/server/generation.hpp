@@ -1,0 +1,39 @@
+// A worker's handle on one snapshot: the snapshot plus the per-worker state that belongs to that
+// generation (round-robin cursors). Reference-counted without atomics: created, copied and
+// released only on its worker's thread, so an exchange pins its generation for the cost of an
+// integer increment — no shared cache line between workers.
+#pragma once
+#include "snapshot/snapshot.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace rampart::server {
+
+struct Generation {
+  explicit Generation(std::shared_ptr<const snapshot::Snapshot> s)
+      : snap(std::move(s)), rr(snap->upstreams.size(), 0) {}
+  std::shared_ptr<const snapshot::Snapshot> snap;
+  std::vector<std::uint32_t> rr;  // next endpoint per upstream group
+  std::uint32_t refs = 0;
+};
+
+class GenerationRef {
+ public:
+  GenerationRef() = default;
+  explicit GenerationRef(Generation* g) : g_(g) { if (g_) ++g_->refs; }
+  GenerationRef(const GenerationRef& o) : g_(o.g_) { if (g_) ++g_->refs; }
+  GenerationRef(GenerationRef&& o) noexcept : g_(std::exchange(o.g_, nullptr)) {}
+  GenerationRef& operator=(GenerationRef o) noexcept { std::swap(g_, o.g_); return *this; }
+  ~GenerationRef() { if (g_ && --g_->refs == 0) delete g_; }
+  Generation* operator->() const { return g_; }
+  Generation& operator*() const { return *g_; }
+  explicit operator bool() const { return g_ != nullptr; }
+
+ private:
+  Generation* g_ = nullptr;
+};
+
+}  // namespace rampart::server

@@ -1,0 +1,95 @@
+// One downstream connection and the exchanges (request/response pairs) on it, in order.
+// Owned by its coroutine (run_owned); lives and dies on the worker that accepted it.
+#pragma once
+#include "core/buffer.hpp"
+#include "http/message.hpp"
+#include "http/parser.hpp"
+#include "server/generation.hpp"
+#include "upstream/pool.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <string>
+
+namespace rampart::server {
+
+class Worker;
+
+class Session {
+ public:
+  // What the connection is waiting for; decides which timeout applies and what its expiry means.
+  enum class Phase : std::uint8_t {
+    idle,             // keep-alive wait for the next request (keepalive_timeout): close quietly
+    client_header,    // the whole request head (client_header_timeout from its first byte): 408
+    client_body,      // request body progress (client_body_timeout per 8 KiB): 408
+    upstream_connect, // connect_timeout: 502
+    upstream_send,    // writing to the upstream (send_timeout): 502
+    upstream_header,  // waiting for the response head (read_timeout): 504
+    upstream_body,    // response body progress (read_timeout between reads): close
+    client_write,     // writing to the client (send_timeout between writes): close
+    tunnel,           // upgraded connection: no deadline (idle tunnels live until either side closes)
+  };
+
+  Session(Worker& worker, boost::asio::ip::tcp::socket socket, std::string listener, std::string scheme);
+  ~Session();
+
+  // The coroutine that owns the session for its whole life.
+  static boost::asio::awaitable<void> run_owned(std::unique_ptr<Session> self);
+
+  // Called by the worker's ticker: enforces the current phase's deadline by cancelling I/O.
+  void on_tick(upstream::Clock::time_point now);
+  // Called by the worker when draining starts: an idle connection is closed at once.
+  void on_drain();
+  // Called when the drain deadline passed: cancels all I/O, whatever the phase (tunnels too).
+  void on_deadline_passed();
+
+ private:
+  struct Exchange;
+  boost::asio::awaitable<void> run();
+  boost::asio::awaitable<bool> read_request_head(http::ParseError& perr, bool& got_any);
+  boost::asio::awaitable<bool> handle(Exchange& ex);
+  boost::asio::awaitable<bool> proxy(Exchange& ex);
+  boost::asio::awaitable<bool> send_local(Exchange& ex, int status, std::string_view content_type,
+                                          std::string_view body, std::string_view extra_headers, bool keep_alive);
+  boost::asio::awaitable<bool> send_error(Exchange& ex, int status, std::string_view why);
+  boost::asio::awaitable<bool> discard_request_body(Exchange& ex);
+  boost::asio::awaitable<upstream::ConnectionPtr> connect(Exchange& ex, const boost::asio::ip::tcp::endpoint& to,
+                                                          const std::string* key, int& failure_status);
+  boost::asio::awaitable<int> send_request_body(Exchange& ex, upstream::Connection& up);
+  boost::asio::awaitable<bool> stream_response_body(Exchange& ex, upstream::Connection& up,
+                                                    const http::ResponseHead& resp, bool chunk_to_client);
+  boost::asio::awaitable<void> tunnel(upstream::Connection& up);
+  boost::asio::awaitable<std::size_t> read_client(std::size_t max);
+
+  void set_phase(Phase p, core::Duration timeout);
+  bool timed_out() const { return has_expired_; }
+
+  Worker& worker_;
+  boost::asio::ip::tcp::socket client_;
+  std::string listener_;
+  std::string scheme_;
+  std::string client_ip_;
+  bool client_trusted_ = false;
+  core::FlatBuffer in_;
+  http::RequestHead req_;
+  http::ResponseHead resp_;
+  std::string out_;       // serialized heads (reused)
+  std::string target_;    // upstream request target (reused)
+  std::string request_id_;
+  std::uint32_t served_ = 0;
+  http::BodyKind req_body_kind_ = http::BodyKind::none;  // framing of the request being proxied
+  std::uint64_t req_content_length_ = 0;
+  upstream::Connection* upstream_ = nullptr;  // the connection in use, for deadline cancellation
+
+  Phase phase_ = Phase::idle;
+  upstream::Clock::time_point deadline_{};
+  Phase expired_ = Phase::tunnel;  // the phase whose deadline passed (tunnel = none)
+  bool has_expired_ = false;
+  std::list<Session*>::iterator registration_;
+};
+
+}  // namespace rampart::server

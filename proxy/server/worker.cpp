@@ -1,0 +1,149 @@
+#include "server/worker.hpp"
+
+#include "server/session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <csignal>
+#include <cstdio>
+
+namespace rampart::server {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kTick = std::chrono::milliseconds(100);
+
+Worker::Worker(unsigned id, std::shared_ptr<const snapshot::Snapshot> snap, std::uint64_t seed)
+    : id_(id), gen_(new Generation(std::move(snap))), rng_(seed) {}
+
+Worker::~Worker() { join(); }
+
+void Worker::start() {
+  asio::co_spawn(ioc_, ticker(), asio::detached);
+  thread_ = std::thread([this] {
+    // Signals belong to the control thread.
+    sigset_t set;
+    sigfillset(&set);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    ioc_.run();
+  });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::add_listener(const std::string& listener, int fd) {
+  asio::post(ioc_, [this, listener, fd] {
+    auto l = std::make_shared<Listener>();
+    l->name = listener;
+    boost::system::error_code ec;
+    auto native = tcp::endpoint().protocol();
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+    native = ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4();
+    l->acceptor = std::make_unique<tcp::acceptor>(ioc_);
+    l->acceptor->assign(native, fd, ec);
+    if (ec) {
+      ::close(fd);
+      std::fprintf(stderr, "rampart: worker %u: cannot take listener %s: %s\n", id_, listener.c_str(),
+                   ec.message().c_str());
+      return;
+    }
+    if (draining_) return;
+    listeners_.push_back(l);
+    asio::co_spawn(ioc_, accept_loop(l), asio::detached);
+  });
+}
+
+void Worker::remove_listener(const std::string& listener) {
+  asio::post(ioc_, [this, listener] {
+    for (auto it = listeners_.begin(); it != listeners_.end();) {
+      if ((*it)->name == listener) {
+        boost::system::error_code ec;
+        (*it)->acceptor->close(ec);
+        it = listeners_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  });
+}
+
+void Worker::set_snapshot(std::shared_ptr<const snapshot::Snapshot> snap) {
+  asio::post(ioc_, [this, snap = std::move(snap)]() mutable {
+    // Idle connections of pools that left the config are closed; the others stay warm.
+    std::vector<std::string> keep;
+    for (const auto& g : snap->upstreams)
+      for (const auto& e : g.endpoints) keep.push_back(e.key);
+    pool_.retain(keep);
+    gen_ = GenerationRef(new Generation(std::move(snap)));
+  });
+}
+
+void Worker::drain(upstream::Clock::time_point deadline) {
+  asio::post(ioc_, [this, deadline] {
+    draining_ = true;
+    drain_deadline_ = deadline;
+    for (auto& l : listeners_) {
+      boost::system::error_code ec;
+      l->acceptor->close(ec);
+    }
+    listeners_.clear();
+    pool_.clear();
+    // Copy: on_drain may end a session, which delists itself later (on its own resumption).
+    for (Session* s : std::vector<Session*>(sessions_.begin(), sessions_.end())) s->on_drain();
+  });
+}
+
+void Worker::new_request_id(std::string& out) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::uint64_t a = rng_(), b = rng_();
+  out.resize(32);
+  for (int i = 0; i < 16; ++i) {
+    out[i] = hex[(a >> (i * 4)) & 0xf];
+    out[16 + i] = hex[(b >> (i * 4)) & 0xf];
+  }
+}
+
+asio::awaitable<void> Worker::accept_loop(std::shared_ptr<Listener> l) {
+  asio::steady_timer backoff(ioc_);
+  for (;;) {
+    auto [ec, socket] = co_await l->acceptor->async_accept(nothrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !l->acceptor->is_open()) co_return;
+      // Out of descriptors or memory: back off instead of spinning.
+      backoff.expires_after(std::chrono::milliseconds(50));
+      co_await backoff.async_wait(nothrow);
+      continue;
+    }
+    auto session = std::make_unique<Session>(*this, std::move(socket), l->name, "http");
+    asio::co_spawn(ioc_, Session::run_owned(std::move(session)), asio::detached);
+  }
+}
+
+// Every tick: enforce session deadlines, expire idle upstream connections, finish draining.
+asio::awaitable<void> Worker::ticker() {
+  asio::steady_timer timer(ioc_);
+  for (;;) {
+    timer.expires_after(kTick);
+    co_await timer.async_wait(nothrow);
+    auto now = upstream::Clock::now();
+    if (draining_ && now >= drain_deadline_) {
+      // Drain time is up: close whatever is still running.
+      for (Session* s : std::vector<Session*>(sessions_.begin(), sessions_.end())) s->on_deadline_passed();
+    } else {
+      for (Session* s : std::vector<Session*>(sessions_.begin(), sessions_.end())) s->on_tick(now);
+    }
+    pool_.expire(now);
+    if (draining_ && sessions_.empty()) co_return;
+  }
+}
+
+}  // namespace rampart::server

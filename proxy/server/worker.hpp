@@ -1,0 +1,74 @@
+// A worker: one thread, one io_context, its own SO_REUSEPORT acceptor per listener, its own
+// upstream connection pool, and the sessions it accepted. Nothing here is shared with other
+// workers except the immutable snapshot; the control thread talks to a worker only by posting.
+#pragma once
+#include "server/generation.hpp"
+#include "upstream/pool.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+
+namespace rampart::server {
+
+class Session;
+
+class Worker {
+ public:
+  Worker(unsigned id, std::shared_ptr<const snapshot::Snapshot> snap, std::uint64_t seed);
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+  ~Worker();
+
+  // --- Control thread. Each posts to the worker; safe to call while it runs. -------------------
+  void start();
+  void join();
+  // Takes ownership of a bound, listening socket (fd) for `listener`.
+  void add_listener(const std::string& listener, int fd);
+  void remove_listener(const std::string& listener);
+  void set_snapshot(std::shared_ptr<const snapshot::Snapshot> snap);
+  // Stops accepting, closes idle connections, lets exchanges in flight finish until `deadline`,
+  // then closes what is left. The thread ends once no session remains.
+  void drain(upstream::Clock::time_point deadline);
+
+  // --- Worker thread only. --------------------------------------------------------------------
+  boost::asio::io_context& context() { return ioc_; }
+  GenerationRef generation() const { return gen_; }
+  upstream::Pool& pool() { return pool_; }
+  bool draining() const { return draining_; }
+  // 32 lower-case hex digits (128 random bits) into `out`.
+  void new_request_id(std::string& out);
+
+  // Session bookkeeping (the ticker enforces their deadlines).
+  std::list<Session*>::iterator enlist(Session* s) { return sessions_.insert(sessions_.end(), s); }
+  void delist(std::list<Session*>::iterator it) { sessions_.erase(it); }
+
+ private:
+  struct Listener {
+    std::string name;
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+  };
+  boost::asio::awaitable<void> accept_loop(std::shared_ptr<Listener> l);
+  boost::asio::awaitable<void> ticker();
+
+  unsigned id_;
+  boost::asio::io_context ioc_{1};
+  std::thread thread_;
+  GenerationRef gen_;
+  upstream::Pool pool_;
+  std::list<std::shared_ptr<Listener>> listeners_;
+  std::list<Session*> sessions_;
+  bool draining_ = false;
+  upstream::Clock::time_point drain_deadline_{};
+  std::mt19937_64 rng_;
+};
+
+}  // namespace rampart::server

@@ -1,0 +1,70 @@
+// Per-worker keep-alive connection pools to upstream endpoints. One Pool per worker thread: no
+// locks; every method must be called on that worker's thread.
+//
+// Reuse key: the endpoint's stable key ("<pool>|<host:port>"), so a reload that keeps an upstream
+// keeps its idle connections. Issues #5/#6 extend the key with TLS/SNI and protocol.
+#pragma once
+#include "core/buffer.hpp"
+#include "core/units.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace rampart::upstream {
+
+using Clock = std::chrono::steady_clock;
+
+// One upstream TCP connection and its input buffer (response heads are parsed in place).
+struct Connection {
+  explicit Connection(boost::asio::ip::tcp::socket s) : socket(std::move(s)) {}
+  boost::asio::ip::tcp::socket socket;
+  core::FlatBuffer input;
+  std::uint32_t requests = 0;       // requests sent on this connection so far
+  Clock::time_point idle_since{};   // when it was last returned to the pool
+  const std::string* key = nullptr; // pool key (points into the Pool's map; stable)
+  bool reused = false;              // taken from the idle list (may be stale)
+};
+using ConnectionPtr = std::unique_ptr<Connection>;
+
+struct PoolLimits {
+  std::uint32_t max_idle = 32;
+  core::Duration idle_timeout = std::chrono::seconds(60);
+  std::uint32_t max_requests = 10000;
+};
+
+class Pool {
+ public:
+  // Takes the most recently used idle connection for `key`, or nullptr. Connections idle past
+  // their timeout are closed on the way.
+  ConnectionPtr take(const std::string& key, Clock::time_point now);
+
+  // Returns a connection after a complete exchange that left it reusable. Closes it instead when
+  // it served max_requests, or when max_idle connections are already idle for that key.
+  void give_back(ConnectionPtr conn, const PoolLimits& limits, Clock::time_point now);
+
+  // Registers `key` (so the connection can point at a stable string) and returns it.
+  const std::string* intern(const std::string& key);
+
+  // Closes idle connections older than their key's idle timeout. Called by the worker's ticker.
+  void expire(Clock::time_point now);
+  // Drops every idle connection whose key is not in `keep` (after a reload removed a pool).
+  void retain(const std::vector<std::string>& keep);
+  void clear();
+
+  std::size_t idle_count() const;
+
+ private:
+  struct Entry {
+    std::vector<ConnectionPtr> idle;  // LIFO: back is the most recently used
+    core::Duration idle_timeout = std::chrono::seconds(60);
+  };
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+}  // namespace rampart::upstream

@@ -1,0 +1,108 @@
+#include "fixtures.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace it {
+
+const char* const standard_config_template = R"(version: 1
+workers: {{WORKERS}}
+drain_timeout: {{DRAIN}}
+listeners:
+  - {name: http, address: "127.0.0.1:0"}
+defaults: {connect_timeout: 1s, read_timeout: {{READ_TIMEOUT}}, client_header_timeout: 2s, client_body_timeout: 2s, keepalive_timeout: 3s, max_body_size: 1m, max_request_line: 8k, max_header_bytes: 32k, max_headers: 100, trusted_proxies: ["127.0.0.2/32"]}
+servers:
+  - name: app
+    hosts: ["*"]
+    routes:
+      - {name: api, path: /api/, match: prefix, upstream: api, rewrite_prefix: /}
+      - {name: old, path: /old, match: exact, redirect: {status: 301, path: /new}}
+      - {name: ping, path: /ping, match: exact, respond: {status: 200, body: "pong\n", content_type: text/plain}}
+      - {name: canary, path: /canary, match: exact, headers: [{name: x-canary, value: "1"}], respond: {status: 200, body: "canary\n"}}
+      - {name: getonly, path: /getonly, match: exact, methods: [GET], respond: {status: 200, body: "get\n"}}
+      - {name: re, path: "^/re/[0-9]+$", match: regex, respond: {status: 200, body: "regex\n"}}
+      - {name: dead, path: /dead/, upstream: dead}
+      - {name: big, path: /upload, upstream: web, max_body_size: 0, rewrite_prefix: /echo}
+{{EXTRA_ROUTES}}      - {name: web, path: /, upstream: web, request_headers: {set: {x-route: web}}, response_headers: {set: {x-served-by: {{SERVED_BY}}}}}
+  - name: wild
+    hosts: ["*.wild.example"]
+    routes:
+      - {name: wild, path: /, respond: {status: 200, body: "wild\n"}}
+  - name: only
+    hosts: ["only.example"]
+    routes:
+      - {name: here, path: /here, match: exact, respond: {status: 200, body: "here\n"}}
+upstreams:
+  - {name: api, endpoints: ["{{API1}}", "{{API2}}"]}
+  - {name: web, endpoints: ["{{WEB}}"], max_idle_per_endpoint: 16}
+  - {name: dead, endpoints: ["{{DEAD}}"]}
+{{EXTRA_UPSTREAMS}})";
+
+std::uint16_t closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  socklen_t len = sizeof addr;
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+  ::close(fd);  // never listened: connecting to it is refused
+  return ntohs(addr.sin_port);
+}
+
+Stack::Stack(std::map<std::string, std::string> overrides) {
+  dead = closed_port();
+  values = {
+      {"API1", api1.address()},
+      {"API2", api2.address()},
+      {"WEB", web.address()},
+      {"DEAD", "127.0.0.1:" + std::to_string(dead)},
+      {"SERVED_BY", "rampart"},
+      {"WORKERS", "2"},
+      {"DRAIN", "5s"},
+      {"READ_TIMEOUT", "2s"},
+      {"EXTRA_ROUTES", ""},
+      {"EXTRA_UPSTREAMS", ""},
+  };
+  for (auto& [k, v] : overrides) values[k] = v;
+  proxy = std::make_unique<Proxy>(config());
+}
+
+std::string Stack::config(const std::map<std::string, std::string>& overrides) const {
+  auto v = values;
+  for (auto& [k, val] : overrides) v[k] = val;
+  return subst(standard_config_template, v);
+}
+
+Response get(std::uint16_t port, const std::string& target, const std::string& extra,
+             const std::string& host) {
+  return fetch(port, request("GET", target, extra, "", host));
+}
+
+Echo require_echo(const Response& r) {
+  INFO("status " << r.status << "\n" << r.raw_head << r.body.substr(0, 2000));
+  REQUIRE_RESPONSE(r);
+  REQUIRE(r.status == 200);
+  Echo e = parse_echo(r.body);
+  INFO(e.error);
+  REQUIRE(e.ok);
+  return e;
+}
+
+std::map<std::string, std::string> upstream_stats(const Upstream& u) {
+  Response r = get(u.port(), "/stats");
+  INFO(r.raw_head << r.body);
+  REQUIRE_RESPONSE(r);
+  REQUIRE(r.status == 200);
+  Echo e = parse_echo(r.body);  // only the scalar fields matter here
+  REQUIRE(!e.fields.empty());
+  return e.fields;
+}
+
+}  // namespace it

@@ -1,0 +1,57 @@
+// The standard test stack: three rampart-upstream backends (api1, api2, web), a closed port
+// standing in for a dead endpoint, and rampart in front of them with the config below.
+// Test-thread only (uses Catch2 assertions).
+#pragma once
+
+#include "harness.hpp"
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace it {
+
+// The standard config. Placeholders: {{API1}} {{API2}} {{WEB}} {{DEAD}} (endpoints),
+// {{SERVED_BY}} (value of the x-served-by response header of route "web"),
+// {{WORKERS}}, {{DRAIN}}, {{READ_TIMEOUT}}, {{EXTRA_ROUTES}} (route lines for server "app",
+// inserted before the catch-all), {{EXTRA_UPSTREAMS}}.
+extern const char* const standard_config_template;
+
+// A port on 127.0.0.1 that nothing listens on (bound, read, then closed).
+std::uint16_t closed_port();
+
+class Stack {
+ public:
+  // Starts the backends and the proxy. `overrides` replace the default placeholder values.
+  explicit Stack(std::map<std::string, std::string> overrides = {});
+
+  // The config text with the current values and `overrides` applied.
+  std::string config(const std::map<std::string, std::string>& overrides = {}) const;
+  std::uint16_t port() const { return proxy->port("http"); }
+
+  Upstream api1{"api1"};
+  Upstream api2{"api2"};
+  Upstream web{"web"};
+  std::uint16_t dead = 0;
+  std::map<std::string, std::string> values;
+  std::unique_ptr<Proxy> proxy;
+};
+
+// GET `target` through a fresh connection.
+Response get(std::uint16_t port, const std::string& target, const std::string& extra = "",
+             const std::string& host = "test.local");
+
+// Decodes an /echo response, failing the test (with the response shown) if it is not one.
+Echo require_echo(const Response& r);
+
+// The /stats counters of an upstream (fetched directly, not through the proxy).
+std::map<std::string, std::string> upstream_stats(const Upstream& u);
+
+// Catch2 helper: shows why a response failed.
+#define REQUIRE_RESPONSE(r)                  \
+  do {                                       \
+    INFO("response error: " << (r).error);   \
+    REQUIRE((r).ok);                         \
+  } while (0)
+
+}  // namespace it

@@ -1,0 +1,189 @@
+// Request size limits and downstream timeouts.
+#include "fixtures.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <poll.h>
+
+namespace it {
+namespace {
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Either nothing was sent before the close, or exactly a 408 response.
+void check_timeout_answer(const std::string& data) {
+  INFO("received before close: " << data.substr(0, 500));
+  if (!data.empty()) CHECK(data.rfind("HTTP/1.1 408", 0) == 0);
+}
+
+// Sends a chunked body of `total` bytes in 64 KiB chunks, stopping early as soon as the proxy
+// answers (so the answer is not lost to a reset caused by unread data).
+void send_chunked_until_answered(Conn& c, std::size_t total) {
+  static const std::string piece(64 * 1024, 'b');
+  std::size_t sent = 0;
+  while (sent < total) {
+    std::string chunk = "10000\r\n" + piece + "\r\n";
+    if (!c.send(chunk, 5s)) return;
+    sent += piece.size();
+    pollfd p{c.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 30) > 0) return;
+  }
+  c.send("0\r\n\r\n", 5s);
+}
+
+}  // namespace
+
+TEST_CASE("a request line longer than max_request_line gets 414") {
+  Stack s;
+  std::string target = "/" + std::string(9000, 'a');
+  Response r = fetch(s.port(), request("GET", target));
+  REQUIRE_RESPONSE(r);
+  CHECK(r.status == 414);
+  // Just under the limit is fine.
+  Response ok = fetch(s.port(), request("GET", "/echo?" + std::string(7000, 'a')));
+  REQUIRE_RESPONSE(ok);
+  CHECK(ok.status == 200);
+}
+
+TEST_CASE("a header section larger than max_header_bytes gets 431") {
+  Stack s;
+  std::string extra;
+  for (int i = 0; i < 40; ++i) extra += "X-Big-" + std::to_string(i) + ": " + std::string(1000, 'v') + "\r\n";
+  Response r = fetch(s.port(), request("GET", "/echo", extra));
+  REQUIRE_RESPONSE(r);
+  CHECK(r.status == 431);
+  // A single header value over the limit too.
+  Response one = fetch(s.port(), request("GET", "/echo", "X-Huge: " + std::string(40000, 'v') + "\r\n"));
+  REQUIRE_RESPONSE(one);
+  CHECK(one.status == 431);
+}
+
+TEST_CASE("more header fields than max_headers gets 431") {
+  Stack s;
+  std::string extra;
+  for (int i = 0; i < 120; ++i) extra += "X-H" + std::to_string(i) + ": v\r\n";
+  Response r = fetch(s.port(), request("GET", "/echo", extra));
+  REQUIRE_RESPONSE(r);
+  CHECK(r.status == 431);
+  // 90 fields (plus Host) pass.
+  std::string fewer;
+  for (int i = 0; i < 90; ++i) fewer += "X-H" + std::to_string(i) + ": v\r\n";
+  Response ok = fetch(s.port(), request("GET", "/echo", fewer));
+  REQUIRE_RESPONSE(ok);
+  CHECK(ok.status == 200);
+}
+
+TEST_CASE("a Content-Length over max_body_size gets 413") {
+  Stack s;
+  Conn c(s.port());
+  REQUIRE(c.ok());
+  REQUIRE(c.send("POST /echo HTTP/1.1\r\nHost: test.local\r\nContent-Length: 2000000\r\n\r\n"));
+  Response r = c.read_response();
+  REQUIRE_RESPONSE(r);
+  CHECK(r.status == 413);
+  // Within the limit it is forwarded.
+  std::string body(1000000, 'z');
+  Echo e = require_echo(fetch(s.port(), request("POST", "/echo", "", body), 10s));
+  CHECK(e.body_bytes == body.size());
+}
+
+TEST_CASE("a chunked body growing over max_body_size gets 413") {
+  Stack s;
+  Conn c(s.port());
+  REQUIRE(c.ok());
+  REQUIRE(c.send("POST /echo HTTP/1.1\r\nHost: test.local\r\nTransfer-Encoding: chunked\r\n\r\n"));
+  send_chunked_until_answered(c, 2u << 20);
+  Response r = c.read_response(5s);
+  REQUIRE_RESPONSE(r);
+  CHECK(r.status == 413);
+}
+
+TEST_CASE("a route with max_body_size 0 accepts a body over the default limit") {
+  Stack s;
+  std::string body(3u << 20, 'u');
+  Response r = fetch(s.port(), request("POST", "/upload", "", body), 15s);
+  Echo e = require_echo(r);
+  CHECK(e.body_bytes == body.size());
+  CHECK(e.path == "/echo");
+}
+
+TEST_CASE("an incomplete header section is answered 408 or closed after client_header_timeout") {
+  Stack s;
+  Conn c(s.port());
+  REQUIRE(c.ok());
+  auto start = Clock::now();
+  REQUIRE(c.send("GET /echo HTTP/1.1\r\nHost: test.local\r\n"));
+  bool closed = false;
+  std::string data = c.read_until_close(6s, &closed);
+  double took = seconds_since(start);
+  INFO("closed after " << took << " s");
+  CHECK(closed);
+  CHECK(took >= 1.5);
+  CHECK(took <= 3.5);
+  check_timeout_answer(data);
+}
+
+TEST_CASE("a slowloris client is cut off at the header deadline, not reset per byte") {
+  Stack s;
+  Conn c(s.port());
+  REQUIRE(c.ok());
+  const std::string head = "GET /echo HTTP/1.1\r\nHost: test.local\r\nX-Slow: " + std::string(100, 's');
+  auto start = Clock::now();
+  std::string data;
+  bool closed = false;
+  for (std::size_t i = 0; i < head.size() && seconds_since(start) < 8; ++i) {
+    if (!c.send(head.substr(i, 1), 1s)) {
+      closed = true;  // reset by the proxy
+      break;
+    }
+    pollfd p{c.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 500) > 0) {
+      data = c.read_until_close(3s, &closed);
+      break;
+    }
+  }
+  double took = seconds_since(start);
+  INFO("cut off after " << took << " s");
+  CHECK(closed);
+  CHECK(took <= 3.5);  // client_header_timeout 2s + 1s slack (+ one 500 ms step)
+  CHECK(took >= 1.5);
+  check_timeout_answer(data);
+}
+
+TEST_CASE("a stalled request body is answered 408 or closed after client_body_timeout") {
+  Stack s;
+  Conn c(s.port());
+  REQUIRE(c.ok());
+  auto start = Clock::now();
+  REQUIRE(c.send("POST /echo HTTP/1.1\r\nHost: test.local\r\nContent-Length: 100\r\n\r\n0123456789"));
+  bool closed = false;
+  std::string data = c.read_until_close(6s, &closed);
+  double took = seconds_since(start);
+  INFO("closed after " << took << " s");
+  CHECK(closed);
+  CHECK(took >= 1.5);
+  CHECK(took <= 3.5);
+  check_timeout_answer(data);
+}
+
+TEST_CASE("an idle keep-alive connection is closed after keepalive_timeout") {
+  Stack s;
+  Conn c(s.port());
+  REQUIRE(c.ok());
+  REQUIRE(c.send(request("GET", "/echo")));
+  require_echo(c.read_response());
+  auto idle_from = Clock::now();
+  // Still open well before the timeout...
+  CHECK_FALSE(c.is_closed(1500ms));
+  // ...and closed by it (keepalive_timeout 3s).
+  CHECK(c.is_closed(3500ms));
+  double took = seconds_since(idle_from);
+  INFO("closed after " << took << " s idle");
+  CHECK(took >= 2.5);
+  CHECK(took <= 4.5);
+  CHECK(c.buffered().empty());
+}
+
+}  // namespace it

@@ -1,0 +1,245 @@
+// dump(): every key explicit, human units, and loading the dump gives an equal spec.
+#include "config/load.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace rampart::config;
+using namespace std::chrono_literals;
+
+namespace {
+
+ConfigSpec must_load(const std::string& text, const std::string& file) {
+  std::vector<Diagnostic> diagnostics;
+  auto spec = load_string(text, file, diagnostics);
+  for (const Diagnostic& d : diagnostics) UNSCOPED_INFO(d.str());
+  REQUIRE(diagnostics.empty());
+  REQUIRE(spec);
+  return *spec;
+}
+
+// Field-by-field equality of everything but marks and the file list.
+void check_same(const ConfigSpec& a, const ConfigSpec& b) {
+  CHECK(a.version == b.version);
+  CHECK(a.workers == b.workers);
+  CHECK(a.drain_timeout == b.drain_timeout);
+  REQUIRE(a.listeners.size() == b.listeners.size());
+  for (std::size_t i = 0; i < a.listeners.size(); ++i) {
+    CHECK(a.listeners[i].name == b.listeners[i].name);
+    CHECK(a.listeners[i].address == b.listeners[i].address);
+  }
+  const DefaultsSpec& da = a.defaults;
+  const DefaultsSpec& db = b.defaults;
+  CHECK(da.connect_timeout == db.connect_timeout);
+  CHECK(da.read_timeout == db.read_timeout);
+  CHECK(da.send_timeout == db.send_timeout);
+  CHECK(da.client_header_timeout == db.client_header_timeout);
+  CHECK(da.client_body_timeout == db.client_body_timeout);
+  CHECK(da.keepalive_timeout == db.keepalive_timeout);
+  CHECK(da.keepalive_requests == db.keepalive_requests);
+  CHECK(da.max_body_size == db.max_body_size);
+  CHECK(da.max_request_line == db.max_request_line);
+  CHECK(da.max_header_bytes == db.max_header_bytes);
+  CHECK(da.max_headers == db.max_headers);
+  REQUIRE(da.trusted_proxies.size() == db.trusted_proxies.size());
+  for (std::size_t i = 0; i < da.trusted_proxies.size(); ++i) {
+    CHECK(da.trusted_proxies[i].base == db.trusted_proxies[i].base);
+    CHECK(da.trusted_proxies[i].prefix == db.trusted_proxies[i].prefix);
+  }
+  REQUIRE(a.servers.size() == b.servers.size());
+  for (std::size_t i = 0; i < a.servers.size(); ++i) {
+    const ServerSpec& sa = a.servers[i];
+    const ServerSpec& sb = b.servers[i];
+    CHECK(sa.name == sb.name);
+    CHECK(sa.hosts == sb.hosts);
+    CHECK(sa.listeners == sb.listeners);
+    REQUIRE(sa.routes.size() == sb.routes.size());
+    for (std::size_t j = 0; j < sa.routes.size(); ++j) {
+      const RouteSpec& ra = sa.routes[j];
+      const RouteSpec& rb = sb.routes[j];
+      INFO("route " << ra.name);
+      CHECK(ra.name == rb.name);
+      CHECK(ra.path == rb.path);
+      CHECK(ra.match == rb.match);
+      CHECK(ra.methods == rb.methods);
+      REQUIRE(ra.headers.size() == rb.headers.size());
+      for (std::size_t k = 0; k < ra.headers.size(); ++k) {
+        CHECK(ra.headers[k].name == rb.headers[k].name);
+        CHECK(ra.headers[k].kind == rb.headers[k].kind);
+        CHECK(ra.headers[k].value == rb.headers[k].value);
+      }
+      CHECK(ra.upstream == rb.upstream);
+      REQUIRE(ra.redirect.has_value() == rb.redirect.has_value());
+      if (ra.redirect) {
+        CHECK(ra.redirect->status == rb.redirect->status);
+        CHECK(ra.redirect->scheme == rb.redirect->scheme);
+        CHECK(ra.redirect->host == rb.redirect->host);
+        CHECK(ra.redirect->path == rb.redirect->path);
+        CHECK(ra.redirect->prefix == rb.redirect->prefix);
+        CHECK(ra.redirect->strip_query == rb.redirect->strip_query);
+      }
+      REQUIRE(ra.respond.has_value() == rb.respond.has_value());
+      if (ra.respond) {
+        CHECK(ra.respond->status == rb.respond->status);
+        CHECK(ra.respond->body == rb.respond->body);
+        CHECK(ra.respond->content_type == rb.respond->content_type);
+      }
+      CHECK(ra.rewrite_prefix == rb.rewrite_prefix);
+      for (const auto& [oa, ob] : {std::pair{&ra.request_headers, &rb.request_headers},
+                                   std::pair{&ra.response_headers, &rb.response_headers}}) {
+        CHECK(oa->set == ob->set);
+        CHECK(oa->add == ob->add);
+        CHECK(oa->remove == ob->remove);
+      }
+      CHECK(ra.limits.max_body_size == rb.limits.max_body_size);
+      CHECK(ra.limits.connect_timeout == rb.limits.connect_timeout);
+      CHECK(ra.limits.read_timeout == rb.limits.read_timeout);
+      CHECK(ra.limits.send_timeout == rb.limits.send_timeout);
+    }
+  }
+  REQUIRE(a.upstreams.size() == b.upstreams.size());
+  for (std::size_t i = 0; i < a.upstreams.size(); ++i) {
+    const UpstreamSpec& ua = a.upstreams[i];
+    const UpstreamSpec& ub = b.upstreams[i];
+    CHECK(ua.name == ub.name);
+    CHECK(ua.endpoints == ub.endpoints);
+    CHECK(ua.max_idle_per_endpoint == ub.max_idle_per_endpoint);
+    CHECK(ua.idle_timeout == ub.idle_timeout);
+    CHECK(ua.max_requests_per_connection == ub.max_requests_per_connection);
+    CHECK(ua.connect_timeout == ub.connect_timeout);
+  }
+}
+
+// Values chosen to trip YAML quoting: booleans, nulls, numbers, colons, '#', quotes, newlines,
+// leading '*', '&', '!', '%', '@' and empty strings.
+const char* const tricky = R"(version: 1
+workers: 1024
+drain_timeout: 1500ms
+listeners:
+  - {name: "yes", address: "[::1]:0"}
+  - {name: "123", address: "0.0.0.0:443"}
+defaults:
+  max_body_size: 0
+  max_request_line: 1000
+  keepalive_timeout: 1d
+  trusted_proxies: ["192.168.1.77/28", "fd00::/8", "::1", "10.0.0.1"]
+servers:
+  - name: "null"
+    hosts: ["*", "*.Example.com", a.example.com]
+    listeners: ["yes", "123"]
+    routes:
+      - name: "~"
+        path: "^/a: #b['\"]*$"
+        match: regex
+        methods: [get, PURGE]
+        headers:
+          - {name: x-a, value: "true"}
+          - {name: x-b, value: ""}
+          - {name: x-c, regex: "^&anchor|!tag|%x|@y$"}
+          - {name: x-d, present: true}
+          - {name: x-e, absent: true}
+        respond: {status: 418, body: "line one\nline \"two\": #3\n\ttabbed\n", content_type: "application/json; charset=utf-8"}
+        response_headers: {set: {x-yes: "no", x-empty: "", x-colon: "a: b"}, add: {x-star: "*", x-hash: "# not a comment"}, remove: [x-old]}
+      - name: redirect-all
+        path: /old/
+        redirect: {status: 308, prefix: /new/}
+      - name: redirect-host
+        path: /exact
+        match: exact
+        redirect: {host: "Example.org:8443", strip_query: true}
+      - name: proxy
+        path: /
+        upstream: "on"
+        rewrite_prefix: /v2/
+        request_headers: {add: {x-forwarded-proto: https}}
+        max_body_size: 0
+        send_timeout: 90s
+upstreams:
+  - name: "on"
+    endpoints: ["[2001:db8::1]:8080", "Backend.internal:65535"]
+    max_idle_per_endpoint: 0
+    idle_timeout: 0
+    max_requests_per_connection: 1
+    connect_timeout: 250ms
+)";
+
+}  // namespace
+
+TEST_CASE("dump writes every key in human units", "[config][dump]") {
+  const ConfigSpec spec = must_load(R"(listeners: [{name: l, address: "127.0.0.1:8080"}]
+servers: [{name: s, hosts: ["*"], routes: [{upstream: u}]}]
+upstreams: [{name: u, endpoints: ["127.0.0.1:9000"]}]
+)", "min.yaml");
+  CHECK(dump(spec) == R"(version: 1
+workers: 0
+drain_timeout: 30s
+listeners:
+  - {name: l, address: 127.0.0.1:8080}
+defaults:
+  connect_timeout: 5s
+  read_timeout: 1m
+  send_timeout: 1m
+  client_header_timeout: 1m
+  client_body_timeout: 1m
+  keepalive_timeout: 75s
+  keepalive_requests: 1000
+  max_body_size: 1m
+  max_request_line: 8k
+  max_header_bytes: 32k
+  max_headers: 100
+  trusted_proxies: []
+servers:
+  - name: s
+    hosts: ["*"]
+    listeners: []
+    routes:
+      - name: route-0
+        path: /
+        match: prefix
+        methods: []
+        headers: []
+        upstream: u
+        request_headers:
+          set: {}
+          add: {}
+          remove: []
+        response_headers:
+          set: {}
+          add: {}
+          remove: []
+upstreams:
+  - name: u
+    endpoints: [127.0.0.1:9000]
+    max_idle_per_endpoint: 32
+    idle_timeout: 1m
+    max_requests_per_connection: 10000
+)");
+}
+
+TEST_CASE("loading the dump gives an equal spec", "[config][dump]") {
+  const ConfigSpec first = must_load(tricky, "tricky.yaml");
+  // Sanity: the tricky values really are what the test means them to be.
+  CHECK(first.listeners[0].name == "yes");
+  CHECK(first.servers[0].name == "null");
+  CHECK(first.servers[0].routes[0].name == "~");
+  CHECK(first.servers[0].routes[0].respond->body == "line one\nline \"two\": #3\n\ttabbed\n");
+  CHECK(first.servers[0].routes[0].headers[1].value.empty());
+  CHECK(first.servers[0].routes[3].limits.max_body_size == 0u);
+  CHECK(first.defaults.trusted_proxies[0].str() == "192.168.1.64/28");
+
+  const std::string text = dump(first);
+  INFO(text);
+  const ConfigSpec second = must_load(text, "dump.yaml");
+  check_same(first, second);
+  CHECK(dump(second) == text);
+}
+
+TEST_CASE("the dump of an included config is self-contained", "[config][dump]") {
+  // Includes are resolved into one document: the dump has no include key and loads alone.
+  const ConfigSpec spec = must_load(R"(listeners: [{name: l, address: "127.0.0.1:0"}]
+servers: [{name: s, hosts: ["*"], routes: [{respond: {status: 204}}]}]
+include: ["does-not-exist/*.yaml"]
+)", "/nonexistent/dir/main.yaml");
+  const std::string text = dump(spec);
+  CHECK(text.find("include") == std::string::npos);
+  check_same(spec, must_load(text, "/nonexistent/other/dump.yaml"));
+}
