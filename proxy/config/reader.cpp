@@ -58,7 +58,9 @@ MapView::MapView(Reader& reader, const Value& v, std::initializer_list<std::stri
   ok_ = true;
   std::vector<std::string> allowed_names(allowed.begin(), allowed.end());
   for (auto it = v.node.begin(); it != v.node.end(); ++it) {
-    const YAML::Node& key = it->first;
+    // Copies: `it->` yields a temporary proxy, so a reference into it would dangle.
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
     if (!key.IsScalar()) {
       reader_.error(key.Mark(), v.path, "expected a string key");
       continue;
@@ -77,7 +79,7 @@ MapView::MapView(Reader& reader, const Value& v, std::initializer_list<std::stri
       reader_.error(key.Mark(), path, "unknown key '" + name + "'" + did_you_mean(name, allowed_names));
       continue;
     }
-    entries_.push_back(Entry{name, Value{it->second, blame_mark(it->second, key.Mark()), path}, key.Mark()});
+    entries_.push_back(Entry{name, Value{value, blame_mark(value, key.Mark()), path}, key.Mark()});
   }
 }
 

@@ -105,7 +105,7 @@ struct UpstreamSpec {
   std::string name;
   std::vector<core::HostPort> endpoints;
   // Keep-alive pool, per worker.
-  std::uint32_t max_idle_per_endpoint = 32;
+  std::uint32_t max_idle_per_endpoint = 320;   // ingress-nginx upstream-keepalive-connections
   Duration idle_timeout = std::chrono::seconds(60);
   std::uint32_t max_requests_per_connection = 10000;
   std::optional<Duration> connect_timeout;   // overrides defaults.connect_timeout

@@ -23,7 +23,7 @@
 namespace rampart::http {
 
 struct Limits {
-  std::size_t max_request_line = 8192;
+  std::size_t max_request_line = 8192;   // also bounds a response's status line
   std::size_t max_header_bytes = 32768;  // whole head including the request/status line
   std::size_t max_headers = 100;
 };

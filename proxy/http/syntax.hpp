@@ -3,6 +3,7 @@
 // allocation-free and works on raw [p, end) ranges so the callers can stay single-pass.
 #pragma once
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <string_view>
 
@@ -64,19 +65,60 @@ inline bool token_is(std::string_view token, std::string_view lower) noexcept {
   return true;
 }
 
-// True if all 8 bytes at `p` are >= 0x20 and != 0x7F (plain field-value bytes). HTAB and every
-// invalid byte make it false, leaving them to the byte-wise check.
-inline bool block_is_plain_value(const char* p) noexcept {
+// Bit mask with the high bit set in the first byte of the 8 at `p` (in memory order) that is
+// < 0x20 or == 0x7F, and possibly in later bytes; 0 if there is none. The classic haszero/hasless
+// bit tricks: exact for the lowest flagged byte, which is all we use.
+inline std::uint64_t control_bytes(const char* p) noexcept {
+  static_assert(std::endian::native == std::endian::little, "byte order of the SWAR scan");
   std::uint64_t x;
   __builtin_memcpy(&x, p, 8);
   constexpr std::uint64_t ones = 0x0101010101010101ULL;
   constexpr std::uint64_t highs = 0x8080808080808080ULL;
-  // "Some byte < 0x20" and "some byte == 0x7F" (the classic haszero/hasless bit tricks; exact
-  // as "any" tests, which is all we use: a block that fails goes to the byte-wise path).
   const std::uint64_t lt20 = (x - ones * 0x20) & ~x & highs;
   const std::uint64_t y = x ^ (ones * 0x7F);
   const std::uint64_t eq7f = (y - ones) & ~y & highs;
-  return (lt20 | eq7f) == 0;
+  return lt20 | eq7f;
+}
+
+// Returns the first byte in [q, end) that is not a field-value byte (VCHAR, obs-text, SP, HTAB),
+// or `end`. Eight bytes at a time; HTAB is the only control byte stepped over.
+inline const char* scan_value(const char* q, const char* end) noexcept {
+  for (;;) {
+    if (end - q >= 8) {
+      const std::uint64_t m = control_bytes(q);
+      if (m == 0) {
+        q += 8;
+        continue;
+      }
+      q += __builtin_ctzll(m) >> 3;
+    } else {
+      while (q < end && static_cast<unsigned char>(*q) >= 0x20 && *q != 0x7F) ++q;
+    }
+    if (q < end && *q == '\t') {
+      ++q;
+      continue;
+    }
+    return q;
+  }
+}
+
+// Returns the first byte in [q, end) that is not a request-target byte (VCHAR except '#'), or
+// `end`. Same technique as scan_value.
+inline const char* scan_target(const char* q, const char* end) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101ULL;
+  constexpr std::uint64_t highs = 0x8080808080808080ULL;
+  while (end - q >= 8) {
+    std::uint64_t x;
+    __builtin_memcpy(&x, q, 8);
+    const std::uint64_t le20 = (x - ones * 0x21) & ~x & highs;
+    const std::uint64_t y = x ^ (ones * 0x7F);
+    const std::uint64_t z = x ^ (ones * '#');
+    const std::uint64_t m = le20 | (x & highs) | ((y - ones) & ~y & highs) | ((z - ones) & ~z & highs);
+    if (m != 0) return q + (__builtin_ctzll(m) >> 3);
+    q += 8;
+  }
+  while (q < end && has_class(*q, k_target)) ++q;
+  return q;
 }
 
 enum class Line : std::uint8_t { field, end, need_more, error };
@@ -115,8 +157,7 @@ inline Line parse_field_line(const char*& p, const char* end, std::string_view& 
   ++q;
   while (q < end && is_ows(*q)) ++q;
   const char* const v = q;
-  while (end - q >= 8 && block_is_plain_value(q)) q += 8;
-  while (q < end && has_class(*q, k_value)) ++q;
+  q = scan_value(q, end);
   if (q == end) return Line::need_more;
   if (*q != '\r') {
     if (*q == '\n') reason = "bare LF";

@@ -25,7 +25,7 @@ struct Endpoint {
 struct UpstreamGroup {
   std::string name;
   std::vector<Endpoint> endpoints;
-  std::uint32_t max_idle_per_endpoint = 32;
+  std::uint32_t max_idle_per_endpoint = 320;
   core::Duration idle_timeout{};
   std::uint32_t max_requests_per_connection = 10000;
 };

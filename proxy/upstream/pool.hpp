@@ -33,7 +33,7 @@ struct Connection {
 using ConnectionPtr = std::unique_ptr<Connection>;
 
 struct PoolLimits {
-  std::uint32_t max_idle = 32;
+  std::uint32_t max_idle = 320;
   core::Duration idle_timeout = std::chrono::seconds(60);
   std::uint32_t max_requests = 10000;
 };

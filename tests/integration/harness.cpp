@@ -276,15 +276,17 @@ std::string Process::raw_stderr() const {
 // =============================================================================================
 // Upstream
 
-Upstream::Upstream(std::string name) : name_(std::move(name)) {
-  process_ = std::make_unique<Process>(upstream_bin(),
-                                       std::vector<std::string>{"--listen", "127.0.0.1:0", "--name", name_});
+Upstream::Upstream(std::string name, std::uint16_t port) : name_(std::move(name)) {
+  process_ = std::make_unique<Process>(
+      upstream_bin(),
+      std::vector<std::string>{"--listen", "127.0.0.1:" + std::to_string(port), "--name", name_});
   static const std::regex re(R"(^listening 127\.0\.0\.1:(\d+))");
   std::string line = process_->wait_for_line(re, 10s);
   std::smatch m;
   REQUIRE(std::regex_search(line, m, re));
   port_ = static_cast<std::uint16_t>(std::stoi(m[1].str()));
   REQUIRE(port_ != 0);
+  if (port != 0) REQUIRE(port_ == port);
 }
 
 // =============================================================================================

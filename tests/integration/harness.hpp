@@ -104,9 +104,9 @@ class Process {
 
 class Upstream {
  public:
-  // Starts `rampart-upstream --listen 127.0.0.1:0 --name NAME` and waits for its
-  // `listening 127.0.0.1:PORT` line.
-  explicit Upstream(std::string name);
+  // Starts `rampart-upstream --listen 127.0.0.1:PORT --name NAME` (PORT 0: any free port) and
+  // waits for its `listening 127.0.0.1:PORT` line.
+  explicit Upstream(std::string name, std::uint16_t port = 0);
   std::uint16_t port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
   const std::string& name() const { return name_; }

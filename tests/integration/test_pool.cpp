@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <signal.h>
+
 namespace it {
 namespace {
 
@@ -68,6 +70,29 @@ TEST_CASE("a pooled connection closed by the upstream is retried, never an error
     if (r.header("connection")) CHECK(r.header("connection")->find("close") == std::string::npos);
     sleep_for(5ms);
   }
+}
+
+TEST_CASE("pooled connections to a restarted upstream are retried, never an error") {
+  Stack s;
+  // Fill the pools (both workers) with idle connections to the web upstream.
+  for (int i = 0; i < 20; ++i) require_echo(get(s.port(), "/echo?warm=" + std::to_string(i)));
+  // Replace the upstream process: every pooled connection is now dead without any warning
+  // in the protocol, while the same address accepts new connections.
+  const std::uint16_t port = s.web.port();
+  s.web.process().signal(SIGKILL);
+  s.web.process().wait_exit(5s);
+  Upstream replacement("web2", port);
+  int failures = 0;
+  for (int i = 0; i < 30; ++i) {
+    Response r = get(s.port(), "/echo?after=" + std::to_string(i));
+    if (!r.ok || r.status != 200) {
+      ++failures;
+      UNSCOPED_INFO("request " << i << ": status " << r.status << " " << r.error);
+      continue;
+    }
+    CHECK(r.header("x-upstream-name") == std::optional<std::string>("web2"));
+  }
+  CHECK(failures == 0);
 }
 
 }  // namespace it

@@ -17,6 +17,15 @@ TEST_CASE("an upstream that refuses connections gives 502") {
   CHECK(get(s.port(), "/ping").status == 200);
 }
 
+TEST_CASE("an upstream that closes without answering gives 502") {
+  Stack s;
+  Response r = fetch(s.port(), request("GET", "/echo?drop=1"), 8s);
+  REQUIRE_RESPONSE(r);
+  CHECK(r.status == 502);
+  CHECK(!r.header("x-upstream-name"));
+  CHECK(get(s.port(), "/echo").status == 200);
+}
+
 TEST_CASE("an upstream slower than read_timeout gives 504") {
   Stack s;
   auto start = Clock::now();

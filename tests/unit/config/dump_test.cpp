@@ -209,7 +209,7 @@ servers:
 upstreams:
   - name: u
     endpoints: [127.0.0.1:9000]
-    max_idle_per_endpoint: 32
+    max_idle_per_endpoint: 320
     idle_timeout: 1m
     max_requests_per_connection: 10000
 )");

@@ -181,7 +181,7 @@ upstreams: [{name: u, endpoints: ["localhost:80"]}]
   CHECK(r.respond->content_type == "text/plain; charset=utf-8");
   CHECK(spec.servers[0].listeners.empty());
   const UpstreamSpec& u = spec.upstreams[0];
-  CHECK(u.max_idle_per_endpoint == 32);
+  CHECK(u.max_idle_per_endpoint == 320);
   CHECK(u.idle_timeout == 60s);
   CHECK(u.max_requests_per_connection == 10000);
   CHECK_FALSE(u.connect_timeout);
