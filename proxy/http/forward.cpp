@@ -119,7 +119,10 @@ bool put_response_framing(const ResponseHead& resp, const ResponseInfo& info, st
       put_number(resp.content_length, out);
       out += crlf;
       return false;
-    case BodyKind::chunked: out += "Transfer-Encoding: chunked\r\n"; return false;
+    case BodyKind::chunked:  // re-framed by the caller; an HTTP/1.0 client gets it close-delimited
+      if (!info.client_http11) return true;
+      out += "Transfer-Encoding: chunked\r\n";
+      return false;
     case BodyKind::until_close:
       if (!info.client_http11) return true;
       out += "Transfer-Encoding: chunked\r\n";

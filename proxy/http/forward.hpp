@@ -44,7 +44,7 @@ struct ResponseInfo {
   bool head_request = false;    // the request was HEAD (body framing headers still sent as received)
   bool upgrade = false;         // a 101 to a WebSocket upgrade: keep Connection/Upgrade
   bool client_http11 = true;    // the downstream request was HTTP/1.1 (false: HTTP/1.0). For an
-                                // HTTP/1.0 client an until_close body is not chunked: "Connection:
+                                // HTTP/1.0 client an until_close or chunked body is not chunked: "Connection:
                                 // close" is written and the caller must close after the body; a
                                 // kept connection is announced with "Connection: keep-alive".
 };

@@ -8,7 +8,6 @@
 #include "http/syntax.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 namespace rampart::http {
 namespace {

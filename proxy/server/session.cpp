@@ -497,11 +497,14 @@ awaitable<bool> Session::stream_response_body(Exchange& ex, upstream::Connection
         used += consumed;
         if (st == http::ChunkedDecoder::Status::error) co_return false;  // bad upstream framing: abort
         if (st == http::ChunkedDecoder::Status::data) {
-          if (!ex.head) framer.add_chunk(piece);
+          if (chunk_to_client)
+            framer.add_chunk(piece);
+          else
+            framer.add_raw(piece);  // HTTP/1.0 client: the body ends when we close
           continue;
         }
         if (st == http::ChunkedDecoder::Status::done) {
-          framer.add_raw(kLastChunk);
+          if (chunk_to_client) framer.add_raw(kLastChunk);
           done = true;
         }
         break;
@@ -661,7 +664,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
           upstream_ = nullptr;
           co_return co_await send_error(ex, 502, "unexpected 101");
         }
-        if (resp_.status != 100) {  // 100 is ours to send (we answered Expect ourselves)
+        if (resp_.status != 100 && ex.version_minor >= 1) {  // 100 is ours to send; HTTP/1.0 knows no 1xx
           out_.clear();
           http::write_downstream_response(resp_, route.response_headers, {request_id_, true, ex.head, false}, out_);
           set_phase(Phase::client_write, route.send_timeout);
@@ -717,14 +720,23 @@ awaitable<bool> Session::proxy(Exchange& ex) {
     upstream_ = nullptr;
     co_return false;
   }
-  const bool chunk_to_client = resp_.body == http::BodyKind::until_close && ex.version_minor >= 1 && !ex.head;
-  if (resp_.body == http::BodyKind::until_close && !chunk_to_client) ex.keep_alive = false;
+  // Bodies without a length (chunked, or ended by the upstream closing) are chunked for HTTP/1.1
+  // clients and delimited by closing the connection for HTTP/1.0 ones.
+  const bool unsized = resp_.body == http::BodyKind::chunked || resp_.body == http::BodyKind::until_close;
+  const bool chunk_to_client = unsized && ex.version_minor >= 1;
+  if (unsized && !chunk_to_client) ex.keep_alive = false;
   out_.clear();
-  http::write_downstream_response(resp_, route.response_headers, {request_id_, ex.keep_alive, ex.head, false}, out_);
+  http::ResponseInfo rinfo{request_id_, ex.keep_alive, ex.head, false};
+  rinfo.client_http11 = ex.version_minor >= 1;
+  http::write_downstream_response(resp_, route.response_headers, rinfo, out_);
   up->input.consume(resp_.head_size);
   const bool complete = co_await stream_response_body(ex, *up, resp_, chunk_to_client);
   upstream_ = nullptr;
-  if (!complete) co_return false;
+  if (!complete) {
+    // Bad framing or a failure before anything reached the client still gets a proper answer.
+    if (!ex.response_started) co_return co_await send_error(ex, timed_out() ? 504 : 502, "upstream body");
+    co_return false;
+  }
 
   if (resp_.keep_alive && resp_.body != http::BodyKind::until_close && up->input.empty()) {
     const auto& g = group;

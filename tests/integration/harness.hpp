@@ -3,9 +3,9 @@
 //
 // Contracts shared by everything here:
 // - Every blocking call takes a timeout and returns (or fails the test) when it runs out.
-// - Process, Upstream and Proxy may only be used from the Catch2 test thread: they report
-//   failures with REQUIRE/FAIL. Conn and curl() never touch Catch2, so worker threads may use
-//   them; they report errors as values.
+// - Process, Upstream, Proxy, TempDir and curl() may only be used from the Catch2 test thread:
+//   they report failures with REQUIRE/FAIL. Conn, request(), fetch(), parse_echo() and the CRC
+//   helpers never touch Catch2, so worker threads may use them; they report errors as values.
 // - Only 127.0.0.1 is ever contacted; only children started here are ever signalled.
 #pragma once
 
@@ -285,7 +285,8 @@ struct CurlResult {
   std::string out;   // stdout
   std::string err;   // stderr
 };
-// Runs /usr/bin/curl -sS --max-time SECONDS args...; the process is killed after SECONDS + 5.
+// Runs /usr/bin/curl -sS --max-time SECONDS args...; the process is killed after SECONDS + 5
+// (exit_code -1 then). Test thread only.
 CurlResult curl(const std::vector<std::string>& args, int max_time_seconds = 20);
 
 // Resident set size of `pid` in KiB: `field` is "VmHWM" (peak) or "VmRSS". -1 on error.

@@ -93,6 +93,26 @@ TEST_CASE("config reload under concurrent load loses no request") {
   CHECK(s.proxy->process().running());
 }
 
+TEST_CASE("a reload that leaves an upstream unchanged keeps its pooled connections") {
+  Stack s;
+  for (int i = 0; i < 20; ++i) require_echo(get(s.port(), "/echo?warm=" + std::to_string(i)));
+  auto before = upstream_stats(s.web);
+  ReloadResult r = s.proxy->reload(s.config({{"SERVED_BY", "second"}}));
+  INFO(s.proxy->process().output());
+  REQUIRE(r.ok);
+  for (int i = 0; i < 20; ++i) {
+    Response resp = get(s.port(), "/echo?after=" + std::to_string(i));
+    require_echo(resp);
+    CHECK(resp.header("x-served-by") == std::optional<std::string>("second"));
+  }
+  auto after = upstream_stats(s.web);
+  // One more connection is /stats itself; a few may be opened by a worker whose pool was
+  // empty, but not one per request.
+  std::uint64_t opened = std::stoull(after["connections"]) - std::stoull(before["connections"]);
+  INFO("connections opened after the reload: " << opened);
+  CHECK(opened <= 4);
+}
+
 TEST_CASE("SIGTERM drains in-flight requests, refuses new connections and exits 0") {
   Stack s;
   const std::uint16_t port = s.port();

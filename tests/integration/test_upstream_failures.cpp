@@ -54,7 +54,8 @@ TEST_CASE("malformed upstream responses give 502 and forward no garbage") {
     if (kind == "bad_chunk" && !r.ok) {
       // A streaming proxy may have sent the head before the bad chunk arrived: then the only
       // honest signal left is to abort (close without a terminating chunk).
-      CHECK(r.status == 200);
+      if (r.status == 0)
+        FAIL_CHECK("closed without any response: a 502 was still possible, nothing had been sent");
       CHECK(c.is_closed(2s));
       continue;
     }
