@@ -157,9 +157,12 @@ awaitable<void> Session::run() {
   for (;;) {
     http::ParseError perr{0, ""};
     bool got_any = false;
+    const bool ok = co_await read_request_head(perr, got_any);
+    // The exchange runs on the generation current when its head arrived (an idle connection
+    // pins none, so a reload applies to its next request).
     Exchange ex;
     ex.gen = worker_.generation();
-    if (!co_await read_request_head(perr, got_any)) {
+    if (!ok) {
       if (perr.status != 0) co_await send_error(ex, perr.status, perr.reason);
       co_return;
     }
