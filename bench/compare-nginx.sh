@@ -189,9 +189,9 @@ for p in "${proxies[@]}"; do
   case "$p" in
     rampart)
       fill_template "$root/bench/peers/rampart.yaml.template" "$tmp/rampart.yaml"
-      "$rampart_bin" check -c "$tmp/rampart.yaml" >"$tmp/rampart-check.out" 2>&1 ||
+      timeout 10 "$rampart_bin" check -c "$tmp/rampart.yaml" >"$tmp/rampart-check.out" 2>&1 ||
         die "rampart rejects the bench config: $(cat "$tmp/rampart-check.out")"
-      version_of[$p]="$("$rampart_bin" version 2>&1 | head -n 1)"
+      version_of[$p]="$(timeout 10 "$rampart_bin" version 2>&1 | head -n 1)"
       taskset -c "$proxy_core" "$rampart_bin" -c "$tmp/rampart.yaml" >"$tmp/rampart.out" 2>"$tmp/rampart.err" &
       pid_of[$p]=$!
       started_pids+=("${pid_of[$p]}")
@@ -199,7 +199,7 @@ for p in "${proxies[@]}"; do
       ;;
     nginx)
       fill_template "$root/bench/peers/nginx.conf.template" "$tmp/nginx.conf"
-      "$nginx_bin" -t -p "$tmp" -e "$tmp/error.log" -c "$tmp/nginx.conf" >"$tmp/nginx-check.out" 2>&1 ||
+      timeout 10 "$nginx_bin" -t -p "$tmp" -e "$tmp/error.log" -c "$tmp/nginx.conf" >"$tmp/nginx-check.out" 2>&1 ||
         die "nginx rejects the bench config: $(cat "$tmp/nginx-check.out")"
       version_of[$p]="$("$nginx_bin" -v 2>&1 | sed 's/^nginx version: //')"
       taskset -c "$proxy_core" "$nginx_bin" -p "$tmp" -e "$tmp/error.log" -c "$tmp/nginx.conf" \
@@ -329,7 +329,7 @@ if [[ -n "${med_rps[rampart]:-}" && -n "${med_rps[nginx]:-}" ]]; then
   r_p99="$(ratio "${med_p99[rampart]}" "${med_p99[nginx]}")"
   r_cpu="$(ratio "${med_cpu[rampart]}" "${med_cpu[nginx]}")"
   printf '%-16s %12s %10s %10s %14s\n' "rampart/nginx" "$r_rps" "$r_p50" "$r_p99" "$r_cpu"
-  echo "(req/s: higher is better for rampart above 1; latency and CPU: better below 1)"
+  echo "(rampart is better where the req/s ratio is above 1 and the latency and CPU ratios below 1)"
 fi
 
 json_string() {
