@@ -2,6 +2,8 @@
 // input: parsed heads keep string_views into it, so it only moves (compacts or grows) when the
 // owner says so — never behind a parser's back.
 #pragma once
+#include "core/block_pool.hpp"
+
 #include <cstddef>
 #include <cstring>
 #include <memory>
@@ -11,7 +13,11 @@ namespace rampart::core {
 
 class FlatBuffer {
  public:
-  explicit FlatBuffer(std::size_t capacity = 0) { if (capacity) reserve(capacity); }
+  // With a pool, blocks of the pool's size classes are borrowed from it and given back.
+  explicit FlatBuffer(BlockPool* pool = nullptr) : pool_(pool) {}
+  FlatBuffer(const FlatBuffer&) = delete;
+  FlatBuffer& operator=(const FlatBuffer&) = delete;
+  ~FlatBuffer() { drop(); }
 
   // Bytes received and not yet consumed.
   std::string_view data() const noexcept { return {mem_.get() + begin_, end_ - begin_}; }
@@ -38,20 +44,32 @@ class FlatBuffer {
   // Ensures capacity >= n (compacting into a new block). Invalidates views into data().
   void reserve(std::size_t n) {
     if (n <= cap_) return;
-    auto fresh = std::make_unique_for_overwrite<char[]>(n);
+    const std::size_t cls = pool_ ? BlockPool::size_class(n) : 0;
+    if (cls) n = cls;
+    auto fresh = cls ? pool_->take(cls) : std::make_unique_for_overwrite<char[]>(n);
     if (end_ > begin_) std::memcpy(fresh.get(), mem_.get() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
+    drop();
     mem_ = std::move(fresh);
     cap_ = n;
   }
-  // Frees the block when empty (idle keep-alive connections hold no buffer).
+  // Gives the block back when empty (idle keep-alive connections hold no buffer).
   void release_if_empty() noexcept {
-    if (begin_ == end_) { mem_.reset(); cap_ = begin_ = end_ = 0; }
+    if (begin_ == end_) {
+      drop();
+      begin_ = end_ = 0;
+    }
   }
   void clear() noexcept { begin_ = end_ = 0; }
 
  private:
+  void drop() noexcept {
+    if (mem_ && pool_ && BlockPool::size_class(cap_) == cap_) pool_->give(std::move(mem_), cap_);
+    mem_.reset();
+    cap_ = 0;
+  }
+  BlockPool* pool_ = nullptr;
   std::unique_ptr<char[]> mem_;
   std::size_t cap_ = 0, begin_ = 0, end_ = 0;
 };

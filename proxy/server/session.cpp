@@ -39,6 +39,7 @@ namespace {
 
 constexpr std::size_t kInitialBuffer = 16 * 1024;
 constexpr std::size_t kStreamBuffer = 64 * 1024;
+constexpr auto kParkAfter = std::chrono::milliseconds(100);  // idle this long: give the buffer back
 constexpr std::size_t kBodyProgressBytes = 8 * 1024;  // body reads must deliver this much per client_body_timeout
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kLastChunk = "0\r\n\r\n";
@@ -106,7 +107,11 @@ struct Session::Exchange {
 };
 
 Session::Session(Worker& worker, tcp::socket socket, std::string listener, std::string scheme)
-    : worker_(worker), client_(std::move(socket)), listener_(std::move(listener)), scheme_(std::move(scheme)) {
+    : worker_(worker),
+      client_(std::move(socket)),
+      listener_(std::move(listener)),
+      scheme_(std::move(scheme)),
+      in_(&worker.blocks()) {
   boost::system::error_code ec;
   auto peer = client_.remote_endpoint(ec);
   if (!ec) {
@@ -131,6 +136,12 @@ void Session::set_phase(Phase p, core::Duration timeout) {
 }
 
 void Session::on_tick(Clock::time_point now) {
+  if (phase_ == Phase::idle && !parked_ && in_.capacity() != 0 && now - idle_since_ >= kParkAfter) {
+    parked_ = true;
+    boost::system::error_code ec;
+    client_.cancel(ec);
+    return;
+  }
   if (phase_ == Phase::tunnel || now < deadline_) return;
   has_expired_ = true;
   expired_ = phase_;
@@ -194,16 +205,29 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& got_any
   const auto& snap = *gen->snap;
   const bool first = served_ == 0;
   got_any = !in_.empty();
-  if (!got_any) {
-    if (worker_.draining() && !first) co_return false;
-    // Nothing buffered: wait for readability without holding a buffer (idle connections are cheap).
-    in_.release_if_empty();
-    if (first)
-      set_phase(Phase::client_header, snap.defaults.client_header_timeout);
-    else
-      set_phase(Phase::idle, snap.defaults.keepalive_timeout);
+  if (!got_any && !first) {
+    if (worker_.draining()) co_return false;
+    // Keep-alive wait. A busy connection reads straight into a pooled buffer (no extra syscall);
+    // one idle for a tick is parked by the ticker: the read is cancelled, the buffer goes back to
+    // the pool and the connection waits for readability holding no buffer at all.
+    set_phase(Phase::idle, snap.defaults.keepalive_timeout);
+    idle_since_ = Clock::now();
+    if (in_.capacity() == 0) in_.reserve(kInitialBuffer);
+    std::size_t n = co_await read_client(in_.write_space());
+    if (n == 0 && parked_) {
+      in_.release_if_empty();
+      auto [ec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
+      parked_ = false;
+      if (ec || worker_.draining()) co_return false;
+    } else if (n == 0 || worker_.draining()) {
+      co_return false;
+    }
+    parked_ = false;
+  } else if (!got_any) {
+    // A new connection: the header deadline runs from accept; no buffer until bytes arrive.
+    set_phase(Phase::client_header, snap.defaults.client_header_timeout);
     auto [ec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
-    if (ec || (worker_.draining() && !first)) co_return false;
+    if (ec) co_return false;
   }
   // The header deadline covers the whole head from its first byte (or from accept): it is not
   // extended by progress, so a client trickling bytes still meets it.
@@ -337,7 +361,7 @@ awaitable<bool> Session::send_error(Exchange& ex, int status, std::string_view w
 // Proxying.
 awaitable<upstream::ConnectionPtr> Session::connect(Exchange& ex, const tcp::endpoint& to, const std::string* key,
                                                     int& failure_status) {
-  auto conn = std::make_unique<upstream::Connection>(tcp::socket(worker_.context()));
+  auto conn = std::make_unique<upstream::Connection>(tcp::socket(worker_.context()), &worker_.blocks());
   conn->key = key;
   upstream_ = conn.get();
   set_phase(Phase::upstream_connect, ex.route->connect_timeout);
@@ -402,13 +426,14 @@ awaitable<int> Session::send_request_body(Exchange& ex, upstream::Connection& up
 
   // Chunked: decode what the client sent, re-frame it for the upstream (we forward only what we parsed).
   http::ChunkedDecoder decoder;
-  ChunkFramer framer;
+  // On the heap: a coroutine frame over ~1 KiB is never recycled by Asio, and chunked bodies are rare.
+  auto framer = std::make_unique<ChunkFramer>();
   const std::uint64_t limit = route.max_body_size;
   for (;;) {
-    framer.clear();
+    framer->clear();
     bool done = false;
     std::size_t used = 0;
-    while (!framer.full()) {
+    while (!framer->full()) {
       std::size_t consumed = 0;
       std::string_view piece;
       auto st = decoder.decode(in_.data().substr(used), consumed, piece);
@@ -416,23 +441,23 @@ awaitable<int> Session::send_request_body(Exchange& ex, upstream::Connection& up
       if (st == http::ChunkedDecoder::Status::error) co_return 400;
       if (st == http::ChunkedDecoder::Status::data) {
         if (limit && decoder.body_bytes() > limit) co_return 413;
-        framer.add_chunk(piece);
+        framer->add_chunk(piece);
         continue;
       }
       if (st == http::ChunkedDecoder::Status::done) {
-        framer.add_raw(kLastChunk);
+        framer->add_raw(kLastChunk);
         done = true;
       }
       break;  // need_more or done
     }
-    if (!framer.empty()) {
+    if (!framer->empty()) {
       set_phase(Phase::upstream_send, send_timeout);
-      auto [ec, n] = co_await asio::async_write(up.socket, framer.buffers(), nothrow);
+      auto [ec, n] = co_await asio::async_write(up.socket, framer->buffers(), nothrow);
       if (ec) co_return 502;
     }
     in_.consume(used);
     if (done) co_return 0;
-    if (framer.full()) continue;
+    if (framer->full()) continue;
     if (int st = co_await read_more()) co_return st;
   }
 }
@@ -487,13 +512,14 @@ awaitable<bool> Session::stream_response_body(Exchange& ex, upstream::Connection
   if (up.input.capacity() < kStreamBuffer) up.input.reserve(kStreamBuffer);
   if (resp.body == http::BodyKind::chunked) {
     http::ChunkedDecoder decoder;
-    ChunkFramer framer;
+    // On the heap: a coroutine frame over ~1 KiB is never recycled by Asio, and chunked bodies are rare.
+    auto framer = std::make_unique<ChunkFramer>();
     for (;;) {
-      framer.clear();
-      if (head_pending) framer.add_raw(out_);
+      framer->clear();
+      if (head_pending) framer->add_raw(out_);
       bool done = false;
       std::size_t used = 0;
-      while (!framer.full()) {
+      while (!framer->full()) {
         std::size_t consumed = 0;
         std::string_view piece;
         auto st = decoder.decode(up.input.data().substr(used), consumed, piece);
@@ -501,41 +527,42 @@ awaitable<bool> Session::stream_response_body(Exchange& ex, upstream::Connection
         if (st == http::ChunkedDecoder::Status::error) co_return false;  // bad upstream framing: abort
         if (st == http::ChunkedDecoder::Status::data) {
           if (chunk_to_client)
-            framer.add_chunk(piece);
+            framer->add_chunk(piece);
           else
-            framer.add_raw(piece);  // HTTP/1.0 client: the body ends when we close
+            framer->add_raw(piece);  // HTTP/1.0 client: the body ends when we close
           continue;
         }
         if (st == http::ChunkedDecoder::Status::done) {
-          if (chunk_to_client) framer.add_raw(kLastChunk);
+          if (chunk_to_client) framer->add_raw(kLastChunk);
           done = true;
         }
         break;
       }
-      if (!framer.empty()) {
-        if (!co_await write_client(framer.buffers())) co_return false;
+      if (!framer->empty()) {
+        if (!co_await write_client(framer->buffers())) co_return false;
         head_pending = false;
       }
       up.input.consume(used);
       if (done) co_return true;
-      if (framer.full()) continue;
+      if (framer->full()) continue;
       if (co_await read_upstream() == 0) co_return false;
     }
   }
 
   // until_close: the body ends when the upstream closes; chunked to HTTP/1.1 clients.
+  auto framer = std::make_unique<ChunkFramer>();  // on the heap, as above
   for (;;) {
-    ChunkFramer framer;
-    if (head_pending) framer.add_raw(out_);
+    framer->clear();
+    if (head_pending) framer->add_raw(out_);
     std::string_view data = up.input.data();
     if (!data.empty()) {
       if (chunk_to_client)
-        framer.add_chunk(data);
+        framer->add_chunk(data);
       else
-        framer.add_raw(data);
+        framer->add_raw(data);
     }
-    if (!framer.empty()) {
-      if (!co_await write_client(framer.buffers())) co_return false;
+    if (!framer->empty()) {
+      if (!co_await write_client(framer->buffers())) co_return false;
       head_pending = false;
     }
     up.input.consume(data.size());

@@ -86,6 +86,8 @@ class Session {
   upstream::Connection* upstream_ = nullptr;  // the connection in use, for deadline cancellation
 
   Phase phase_ = Phase::idle;
+  upstream::Clock::time_point idle_since_{};  // start of the current keep-alive wait
+  bool parked_ = false;                       // the ticker cancelled the idle read to free the buffer
   upstream::Clock::time_point deadline_{};
   Phase expired_ = Phase::tunnel;  // the phase whose deadline passed (tunnel = none)
   bool has_expired_ = false;

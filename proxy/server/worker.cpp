@@ -19,7 +19,7 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr auto kTick = std::chrono::milliseconds(100);
 
 Worker::Worker(unsigned id, std::shared_ptr<const snapshot::Snapshot> snap, std::uint64_t seed)
-    : id_(id), gen_(new Generation(std::move(snap))), rng_(seed) {}
+    : id_(id), gen_(new Generation(std::move(snap))), rng_state_(seed) {}
 
 Worker::~Worker() { join(); }
 
@@ -104,7 +104,13 @@ void Worker::drain(upstream::Clock::time_point deadline) {
 
 void Worker::new_request_id(std::string& out) {
   static constexpr char hex[] = "0123456789abcdef";
-  std::uint64_t a = rng_(), b = rng_();
+  auto next = [this] {
+    std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  std::uint64_t a = next(), b = next();
   out.resize(32);
   for (int i = 0; i < 16; ++i) {
     out[i] = hex[(a >> (i * 4)) & 0xf];

@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
-#include <random>
+#include "core/block_pool.hpp"
 #include <string>
 #include <thread>
 
@@ -41,6 +41,7 @@ class Worker {
 
   // --- Worker thread only. --------------------------------------------------------------------
   boost::asio::io_context& context() { return ioc_; }
+  core::BlockPool& blocks() { return blocks_; }
   GenerationRef generation() const { return gen_; }
   upstream::Pool& pool() { return pool_; }
   bool draining() const { return draining_; }
@@ -60,7 +61,10 @@ class Worker {
   boost::asio::awaitable<void> ticker();
 
   unsigned id_;
-  boost::asio::io_context ioc_{1};
+  core::BlockPool blocks_;  // before ioc_: sessions destroyed with the io_context still give blocks back
+  // Only this worker's thread does I/O on its sockets, so the reactor needs no per-socket locks;
+  // the scheduler keeps its lock because the control thread posts to it.
+  boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::thread thread_;
   GenerationRef gen_;
   upstream::Pool pool_;
@@ -68,7 +72,7 @@ class Worker {
   std::list<Session*> sessions_;
   bool draining_ = false;
   upstream::Clock::time_point drain_deadline_{};
-  std::mt19937_64 rng_;
+  std::uint64_t rng_state_;  // splitmix64: request ids need to be unique, not secret
 };
 
 }  // namespace rampart::server

@@ -22,7 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 // One upstream TCP connection and its input buffer (response heads are parsed in place).
 struct Connection {
-  explicit Connection(boost::asio::ip::tcp::socket s) : socket(std::move(s)) {}
+  Connection(boost::asio::ip::tcp::socket s, core::BlockPool* blocks) : socket(std::move(s)), input(blocks) {}
   boost::asio::ip::tcp::socket socket;
   core::FlatBuffer input;
   std::uint32_t requests = 0;       // requests sent on this connection so far

@@ -8,7 +8,7 @@ using namespace std::chrono_literals;
 
 namespace {
 ConnectionPtr make(boost::asio::io_context& ioc, Pool& pool, const std::string& key, std::uint32_t requests = 1) {
-  auto c = std::make_unique<Connection>(boost::asio::ip::tcp::socket(ioc));
+  auto c = std::make_unique<Connection>(boost::asio::ip::tcp::socket(ioc), nullptr);
   c->key = pool.intern(key);
   c->requests = requests;
   return c;
