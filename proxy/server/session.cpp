@@ -37,6 +37,7 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
+constexpr std::size_t kHeadBuffer = core::BlockPool::kTiny;  // most request heads fit; grows when not
 constexpr std::size_t kInitialBuffer = 16 * 1024;
 constexpr std::size_t kStreamBuffer = 64 * 1024;
 constexpr auto kParkAfter = std::chrono::milliseconds(100);  // idle this long: give the buffer back
@@ -125,9 +126,23 @@ Session::Session(Worker& worker, tcp::socket socket, std::string listener, std::
   registration_ = worker_.enlist(this);
 }
 
-Session::~Session() { worker_.delist(registration_); }
+Session::~Session() {
+  if (sc_) worker_.scratch().give(std::move(sc_));
+  worker_.delist(registration_);
+}
 
-awaitable<void> Session::run_owned(std::unique_ptr<Session> self) { co_await self->run(); }
+awaitable<void> Session::run_owned(std::unique_ptr<Session> self) {
+  if (!co_await self->run()) co_return;
+  // Parked: the coroutine frames go away; a readiness wait owns the session until the client
+  // sends its next request (then a fresh coroutine takes over), closes, or the ticker cancels the
+  // wait (keep-alive timeout, drain).
+  Session* s = self.get();
+  s->client_.async_wait(tcp::socket::wait_read, [self = std::move(self)](boost::system::error_code ec) mutable {
+    if (ec || self->worker_.draining()) return;  // the session ends here
+    auto& ioc = self->worker_.context();
+    asio::co_spawn(ioc, run_owned(std::move(self)), asio::detached);
+  });
+}
 
 void Session::set_phase(Phase p, core::Duration timeout) {
   phase_ = p;
@@ -164,26 +179,27 @@ void Session::on_drain() {
 
 // ---------------------------------------------------------------------------------------------
 // The connection loop: one exchange after another, in order (pipelined requests wait in in_).
-awaitable<void> Session::run() {
+awaitable<bool> Session::run() {
   for (;;) {
     http::ParseError perr{0, ""};
-    bool got_any = false;
-    const bool ok = co_await read_request_head(perr, got_any);
+    bool parked = false;
+    const bool ok = co_await read_request_head(perr, parked);
+    if (parked) co_return true;
     // The exchange runs on the generation current when its head arrived (an idle connection
     // pins none, so a reload applies to its next request).
     Exchange ex;
     ex.gen = worker_.generation();
     if (!ok) {
       if (perr.status != 0) co_await send_error(ex, perr.status, perr.reason);
-      co_return;
+      co_return false;
     }
     ++served_;
-    ex.head = req_.method == http::Method::head;
-    ex.version_minor = req_.version_minor;
-    ex.keep_alive = req_.keep_alive && !req_.upgrade && served_ < ex.snap().defaults.keepalive_requests &&
+    ex.head = sc_->req.method == http::Method::head;
+    ex.version_minor = sc_->req.version_minor;
+    ex.keep_alive = sc_->req.keep_alive && !sc_->req.upgrade && served_ < ex.snap().defaults.keepalive_requests &&
                     !worker_.draining();
-    ex.request_body_done = req_.body == http::BodyKind::none;
-    if (!co_await handle(ex)) co_return;
+    ex.request_body_done = sc_->req.body == http::BodyKind::none;
+    if (!co_await handle(ex)) co_return false;
   }
 }
 
@@ -198,50 +214,54 @@ awaitable<std::size_t> Session::read_client(std::size_t max) {
   co_return n;
 }
 
-// Reads until a whole request head is parsed into req_. Returns false when the connection must
-// close: perr.status is then the status to answer (0 = close quietly: idle timeout, client gone).
-awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& got_any) {
+// Reads until a whole request head is parsed into sc_->req. Returns false when the connection must
+// close (perr.status is then the status to answer; 0 = close quietly: idle timeout, client gone)
+// or, with `parked` set, when it was parked while idle.
+awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& parked) {
   GenerationRef gen = worker_.generation();
   const auto& snap = *gen->snap;
   const bool first = served_ == 0;
-  got_any = !in_.empty();
-  if (!got_any && !first) {
+  const bool pipelined = !in_.empty();
+  if (!pipelined && !first) {
     if (worker_.draining()) co_return false;
     // Keep-alive wait. A busy connection reads straight into a pooled buffer (no extra syscall);
-    // one idle for a tick is parked by the ticker: the read is cancelled, the buffer goes back to
-    // the pool and the connection waits for readability holding no buffer at all.
-    set_phase(Phase::idle, snap.defaults.keepalive_timeout);
-    idle_since_ = Clock::now();
-    if (in_.capacity() == 0) in_.reserve(kInitialBuffer);
+    // one idle for a tick is parked by the ticker: the read is cancelled, the buffer and the
+    // exchange scratch go back to the worker, and run_owned leaves a bare readiness wait.
+    if (sc_) worker_.scratch().give(std::move(sc_));
+    if (!parked_) {
+      set_phase(Phase::idle, snap.defaults.keepalive_timeout);
+      idle_since_ = Clock::now();
+    }
+    if (in_.capacity() == 0) in_.reserve(kHeadBuffer);
     std::size_t n = co_await read_client(in_.write_space());
-    if (n == 0 && parked_) {
+    if (n == 0 && parked_ && !timed_out()) {
       in_.release_if_empty();
-      auto [ec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
-      parked_ = false;
-      if (ec || worker_.draining()) co_return false;
-    } else if (n == 0 || worker_.draining()) {
+      parked = true;
       co_return false;
     }
     parked_ = false;
-  } else if (!got_any) {
+    if (n == 0 || worker_.draining()) co_return false;
+  } else if (!pipelined) {
     // A new connection: the header deadline runs from accept; no buffer until bytes arrive.
     set_phase(Phase::client_header, snap.defaults.client_header_timeout);
     auto [ec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
     if (ec) co_return false;
   }
+  if (!sc_) sc_ = worker_.scratch().take();
+  sc_->request_id.clear();
   // The header deadline covers the whole head from its first byte (or from accept): it is not
   // extended by progress, so a client trickling bytes still meets it.
-  if (!first || got_any) set_phase(Phase::client_header, snap.defaults.client_header_timeout);
+  if (!first || pipelined) set_phase(Phase::client_header, snap.defaults.client_header_timeout);
   const std::size_t max_buffer = snap.limits.max_header_bytes + 1024;
   for (;;) {
     if (!in_.empty()) {
-      switch (http::parse_request(in_.data(), snap.limits, req_, perr)) {
+      switch (http::parse_request(in_.data(), snap.limits, sc_->req, perr)) {
         case http::ParseResult::complete: co_return true;
         case http::ParseResult::error: co_return false;
         case http::ParseResult::incomplete: break;
       }
     }
-    if (in_.capacity() == 0) in_.reserve(kInitialBuffer);
+    if (in_.capacity() == 0) in_.reserve(kHeadBuffer);
     if (in_.write_space() < 512) {
       in_.compact();
       if (in_.write_space() < 512 && in_.capacity() < max_buffer)
@@ -257,7 +277,6 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& got_any
       perr = timed_out() && !in_.empty() ? http::ParseError{408, "client header timeout"} : http::ParseError{0, ""};
       co_return false;
     }
-    got_any = true;
   }
 }
 
@@ -266,18 +285,18 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& got_any
 awaitable<bool> Session::handle(Exchange& ex) {
   const auto& snap = ex.snap();
   // The request id: kept from a trusted hop, generated otherwise; sent upstream and echoed back.
-  request_id_.clear();
+  sc_->request_id.clear();
   if (client_trusted_) {
-    for (const auto& h : req_.headers)
+    for (const auto& h : sc_->req.headers)
       if (http::iequals(h.name, "x-request-id") && acceptable_request_id(h.value)) {
-        request_id_.assign(h.value);
+        sc_->request_id.assign(h.value);
         break;
       }
   }
-  if (request_id_.empty()) worker_.new_request_id(request_id_);
+  if (sc_->request_id.empty()) worker_.new_request_id(sc_->request_id);
 
   const route::Table* table = snap.table_for(listener_);
-  route::Match m = table ? table->match(req_.host, req_.path, req_.method_text, req_.headers) : route::Match{};
+  route::Match m = table ? table->match(sc_->req.host, sc_->req.path, sc_->req.method_text, sc_->req.headers) : route::Match{};
   ex.route = m.route;
   if (!ex.route) {
     if (!co_await discard_request_body(ex)) co_return false;
@@ -288,7 +307,7 @@ awaitable<bool> Session::handle(Exchange& ex) {
       co_return co_await proxy(ex);
     case route::Action::redirect: {
       std::string extra = "Location: ";
-      extra += ex.route->redirect_location(scheme_, req_.host, req_.path, req_.query);
+      extra += ex.route->redirect_location(scheme_, sc_->req.host, sc_->req.path, sc_->req.query);
       extra += "\r\n";
       append_header_lines(ex.route->response_headers, extra);
       if (!co_await discard_request_body(ex)) co_return false;
@@ -308,11 +327,11 @@ awaitable<bool> Session::handle(Exchange& ex) {
 // Before a local answer: drops the request body if it is already buffered; otherwise the answer
 // closes the connection (reading an unbounded body just to throw it away helps nobody).
 awaitable<bool> Session::discard_request_body(Exchange& ex) {
-  in_.consume(req_.head_size);
-  if (req_.body == http::BodyKind::content_length && in_.size() >= req_.content_length) {
-    in_.consume(req_.content_length);
+  in_.consume(sc_->req.head_size);
+  if (sc_->req.body == http::BodyKind::content_length && in_.size() >= sc_->req.content_length) {
+    in_.consume(sc_->req.content_length);
     ex.request_body_done = true;
-  } else if (req_.body != http::BodyKind::none) {
+  } else if (sc_->req.body != http::BodyKind::none) {
     ex.keep_alive = false;
   }
   co_return true;
@@ -321,10 +340,10 @@ awaitable<bool> Session::discard_request_body(Exchange& ex) {
 awaitable<bool> Session::send_local(Exchange& ex, int status, std::string_view content_type, std::string_view body,
                                     std::string_view extra_headers, bool keep_alive) {
   keep_alive = keep_alive && ex.request_body_done;
-  out_.clear();
-  http::write_local_response(status, content_type, body, extra_headers, request_id_, keep_alive, ex.head, out_);
+  sc_->out.clear();
+  http::write_local_response(status, content_type, body, extra_headers, sc_->request_id, keep_alive, ex.head, sc_->out);
   set_phase(Phase::client_write, ex.snap().defaults.send_timeout);
-  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(out_), nothrow);
+  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(sc_->out), nothrow);
   ex.response_started = true;
   if (ec) co_return false;
   if (!keep_alive) {
@@ -386,7 +405,7 @@ awaitable<int> Session::send_request_body(Exchange& ex, upstream::Connection& up
   const auto send_timeout = route.send_timeout;
   ex.body_deadline = Clock::now() + body_timeout;
   ex.body_progress = 0;
-  if (in_.empty() && req_.expect_continue) {
+  if (in_.empty() && sc_->req.expect_continue) {
     set_phase(Phase::client_write, ex.snap().defaults.send_timeout);
     auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), nothrow);
     if (ec) co_return -1;
@@ -462,7 +481,7 @@ awaitable<int> Session::send_request_body(Exchange& ex, upstream::Connection& up
   }
 }
 
-// Streams the response body from the upstream to the client; out_ holds the response head, which
+// Streams the response body from the upstream to the client; sc_->out holds the response head, which
 // goes out with the first body bytes. Returns true when the body ended where its framing said.
 awaitable<bool> Session::stream_response_body(Exchange& ex, upstream::Connection& up, const http::ResponseHead& resp,
                                               bool chunk_to_client) {
@@ -487,7 +506,7 @@ awaitable<bool> Session::stream_response_body(Exchange& ex, upstream::Connection
   };
 
   if (resp.body == http::BodyKind::none || (resp.body == http::BodyKind::content_length && resp.content_length == 0)) {
-    std::array<asio::const_buffer, 1> b{asio::buffer(out_)};
+    std::array<asio::const_buffer, 1> b{asio::buffer(sc_->out)};
     co_return co_await write_client(b);
   }
 
@@ -496,7 +515,7 @@ awaitable<bool> Session::stream_response_body(Exchange& ex, upstream::Connection
     if (remaining > kInitialBuffer && up.input.capacity() < kStreamBuffer) up.input.reserve(kStreamBuffer);
     for (;;) {
       std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(up.input.size(), remaining));
-      std::array<asio::const_buffer, 2> b{asio::buffer(out_), asio::buffer(up.input.data().data(), take)};
+      std::array<asio::const_buffer, 2> b{asio::buffer(sc_->out), asio::buffer(up.input.data().data(), take)};
       std::span<const asio::const_buffer> bufs = head_pending ? std::span(b) : std::span(b).subspan(1);
       if (!bufs.empty() && (head_pending || take)) {
         if (!co_await write_client(bufs)) co_return false;
@@ -516,7 +535,7 @@ awaitable<bool> Session::stream_response_body(Exchange& ex, upstream::Connection
     auto framer = std::make_unique<ChunkFramer>();
     for (;;) {
       framer->clear();
-      if (head_pending) framer->add_raw(out_);
+      if (head_pending) framer->add_raw(sc_->out);
       bool done = false;
       std::size_t used = 0;
       while (!framer->full()) {
@@ -553,7 +572,7 @@ awaitable<bool> Session::stream_response_body(Exchange& ex, upstream::Connection
   auto framer = std::make_unique<ChunkFramer>();  // on the heap, as above
   for (;;) {
     framer->clear();
-    if (head_pending) framer->add_raw(out_);
+    if (head_pending) framer->add_raw(sc_->out);
     std::string_view data = up.input.data();
     if (!data.empty()) {
       if (chunk_to_client)
@@ -605,8 +624,8 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   const route::Route& route = *ex.route;
   const auto& group = snap.upstreams[route.upstream];
 
-  if (req_.body == http::BodyKind::content_length && route.max_body_size &&
-      req_.content_length > route.max_body_size) {
+  if (sc_->req.body == http::BodyKind::content_length && route.max_body_size &&
+      sc_->req.content_length > route.max_body_size) {
     ex.keep_alive = false;
     co_return co_await send_error(ex, 413, "request body too large");
   }
@@ -616,16 +635,16 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   }
 
   // Serialize the upstream request head now: after this, nothing refers to the request bytes.
-  target_.clear();
-  route.upstream_target(req_.path, req_.query, target_);
-  http::ForwardInfo info{client_ip_, client_trusted_, scheme_, request_id_};
-  out_.clear();
-  http::write_upstream_request(req_, target_, route.request_headers, info, out_);
-  const http::Method method = req_.method;
-  const bool upgrade = req_.upgrade;
-  req_body_kind_ = req_.body;
-  req_content_length_ = req_.content_length;
-  in_.consume(req_.head_size);
+  sc_->target.clear();
+  route.upstream_target(sc_->req.path, sc_->req.query, sc_->target);
+  http::ForwardInfo info{client_ip_, client_trusted_, scheme_, sc_->request_id};
+  sc_->out.clear();
+  http::write_upstream_request(sc_->req, sc_->target, route.request_headers, info, sc_->out);
+  const http::Method method = sc_->req.method;
+  const bool upgrade = sc_->req.upgrade;
+  req_body_kind_ = sc_->req.body;
+  req_content_length_ = sc_->req.content_length;
+  in_.consume(sc_->req.head_size);
 
   // A request we hold entirely can be sent again if a reused connection turns out to be dead.
   const bool replayable = req_body_kind_ == http::BodyKind::none ||
@@ -658,7 +677,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
 
     // Send the head (and the body when we hold it).
     set_phase(Phase::upstream_send, route.send_timeout);
-    std::array<asio::const_buffer, 2> b{asio::buffer(out_), asio::buffer(in_.data().data(), inline_body)};
+    std::array<asio::const_buffer, 2> b{asio::buffer(sc_->out), asio::buffer(in_.data().data(), inline_body)};
     auto [wec, wn] = co_await asio::async_write(up->socket, b, nothrow);
     if (wec) {
       upstream_ = nullptr;
@@ -681,7 +700,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
     std::size_t received = 0;
     for (;;) {
       auto pr = up->input.empty() ? http::ParseResult::incomplete
-                                  : http::parse_response(up->input.data(), up_limits, method, resp_, perr);
+                                  : http::parse_response(up->input.data(), up_limits, method, sc_->resp, perr);
       if (pr == http::ParseResult::error) {
         upstream_ = nullptr;
         in_.consume(inline_body);
@@ -689,19 +708,19 @@ awaitable<bool> Session::proxy(Exchange& ex) {
         co_return co_await send_error(ex, 502, "invalid upstream response");
       }
       if (pr == http::ParseResult::complete) {
-        if (resp_.status >= 200 || (resp_.status == 101 && upgrade)) break;
-        if (resp_.status == 101) {  // 101 without an upgrade request: a protocol violation
+        if (sc_->resp.status >= 200 || (sc_->resp.status == 101 && upgrade)) break;
+        if (sc_->resp.status == 101) {  // 101 without an upgrade request: a protocol violation
           upstream_ = nullptr;
           co_return co_await send_error(ex, 502, "unexpected 101");
         }
-        if (resp_.status != 100 && ex.version_minor >= 1) {  // 100 is ours to send; HTTP/1.0 knows no 1xx
-          out_.clear();
-          http::write_downstream_response(resp_, route.response_headers, {request_id_, true, ex.head, false}, out_);
+        if (sc_->resp.status != 100 && ex.version_minor >= 1) {  // 100 is ours to send; HTTP/1.0 knows no 1xx
+          sc_->out.clear();
+          http::write_downstream_response(sc_->resp, route.response_headers, {sc_->request_id, true, ex.head, false}, sc_->out);
           set_phase(Phase::client_write, route.send_timeout);
-          auto [cec, cn] = co_await asio::async_write(client_, asio::buffer(out_), nothrow);
+          auto [cec, cn] = co_await asio::async_write(client_, asio::buffer(sc_->out), nothrow);
           if (cec) { upstream_ = nullptr; co_return false; }
         }
-        up->input.consume(resp_.head_size);
+        up->input.consume(sc_->resp.head_size);
         set_phase(Phase::upstream_header, route.read_timeout);
         continue;
       }
@@ -740,27 +759,27 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   ex.request_body_done = true;
 
   // The response head goes downstream with the first body bytes.
-  if (resp_.status == 101) {
-    out_.clear();
-    http::write_downstream_response(resp_, route.response_headers, {request_id_, true, false, true}, out_);
-    up->input.consume(resp_.head_size);
+  if (sc_->resp.status == 101) {
+    sc_->out.clear();
+    http::write_downstream_response(sc_->resp, route.response_headers, {sc_->request_id, true, false, true}, sc_->out);
+    up->input.consume(sc_->resp.head_size);
     set_phase(Phase::client_write, route.send_timeout);
-    auto [cec, cn] = co_await asio::async_write(client_, asio::buffer(out_), nothrow);
+    auto [cec, cn] = co_await asio::async_write(client_, asio::buffer(sc_->out), nothrow);
     if (!cec) co_await tunnel(*up);
     upstream_ = nullptr;
     co_return false;
   }
   // Bodies without a length (chunked, or ended by the upstream closing) are chunked for HTTP/1.1
   // clients and delimited by closing the connection for HTTP/1.0 ones.
-  const bool unsized = resp_.body == http::BodyKind::chunked || resp_.body == http::BodyKind::until_close;
+  const bool unsized = sc_->resp.body == http::BodyKind::chunked || sc_->resp.body == http::BodyKind::until_close;
   const bool chunk_to_client = unsized && ex.version_minor >= 1;
   if (unsized && !chunk_to_client) ex.keep_alive = false;
-  out_.clear();
-  http::ResponseInfo rinfo{request_id_, ex.keep_alive, ex.head, false};
+  sc_->out.clear();
+  http::ResponseInfo rinfo{sc_->request_id, ex.keep_alive, ex.head, false};
   rinfo.client_http11 = ex.version_minor >= 1;
-  http::write_downstream_response(resp_, route.response_headers, rinfo, out_);
-  up->input.consume(resp_.head_size);
-  const bool complete = co_await stream_response_body(ex, *up, resp_, chunk_to_client);
+  http::write_downstream_response(sc_->resp, route.response_headers, rinfo, sc_->out);
+  up->input.consume(sc_->resp.head_size);
+  const bool complete = co_await stream_response_body(ex, *up, sc_->resp, chunk_to_client);
   upstream_ = nullptr;
   if (!complete) {
     // Bad framing or a failure before anything reached the client still gets a proper answer.
@@ -768,7 +787,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
     co_return false;
   }
 
-  if (resp_.keep_alive && resp_.body != http::BodyKind::until_close && up->input.empty()) {
+  if (sc_->resp.keep_alive && sc_->resp.body != http::BodyKind::until_close && up->input.empty()) {
     const auto& g = group;
     pool.give_back(std::move(up), {g.max_idle_per_endpoint, g.idle_timeout, g.max_requests_per_connection},
                    Clock::now());

@@ -5,6 +5,7 @@
 #include "http/message.hpp"
 #include "http/parser.hpp"
 #include "server/generation.hpp"
+#include "server/scratch.hpp"
 #include "upstream/pool.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -49,8 +50,9 @@ class Session {
 
  private:
   struct Exchange;
-  boost::asio::awaitable<void> run();
-  boost::asio::awaitable<bool> read_request_head(http::ParseError& perr, bool& got_any);
+  // Returns true when the connection was parked (idle, to be resumed by a readiness callback).
+  boost::asio::awaitable<bool> run();
+  boost::asio::awaitable<bool> read_request_head(http::ParseError& perr, bool& parked);
   boost::asio::awaitable<bool> handle(Exchange& ex);
   boost::asio::awaitable<bool> proxy(Exchange& ex);
   boost::asio::awaitable<bool> send_local(Exchange& ex, int status, std::string_view content_type,
@@ -75,11 +77,7 @@ class Session {
   std::string client_ip_;
   bool client_trusted_ = false;
   core::FlatBuffer in_;
-  http::RequestHead req_;
-  http::ResponseHead resp_;
-  std::string out_;       // serialized heads (reused)
-  std::string target_;    // upstream request target (reused)
-  std::string request_id_;
+  std::unique_ptr<ExchangeScratch> sc_;  // borrowed from the worker while an exchange runs
   std::uint32_t served_ = 0;
   http::BodyKind req_body_kind_ = http::BodyKind::none;  // framing of the request being proxied
   std::uint64_t req_content_length_ = 0;

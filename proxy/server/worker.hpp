@@ -3,6 +3,7 @@
 // workers except the immutable snapshot; the control thread talks to a worker only by posting.
 #pragma once
 #include "server/generation.hpp"
+#include "server/scratch.hpp"
 #include "upstream/pool.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -42,6 +43,7 @@ class Worker {
   // --- Worker thread only. --------------------------------------------------------------------
   boost::asio::io_context& context() { return ioc_; }
   core::BlockPool& blocks() { return blocks_; }
+  ScratchPool& scratch() { return scratch_; }
   GenerationRef generation() const { return gen_; }
   upstream::Pool& pool() { return pool_; }
   bool draining() const { return draining_; }
@@ -61,7 +63,11 @@ class Worker {
   boost::asio::awaitable<void> ticker();
 
   unsigned id_;
-  core::BlockPool blocks_;  // before ioc_: sessions destroyed with the io_context still give blocks back
+  // Declared before ioc_: sessions destroyed with the io_context still give blocks and scratch
+  // back and delist themselves.
+  core::BlockPool blocks_;
+  ScratchPool scratch_;
+  std::list<Session*> sessions_;
   // Only this worker's thread does I/O on its sockets, so the reactor needs no per-socket locks;
   // the scheduler keeps its lock because the control thread posts to it.
   boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
@@ -69,7 +75,6 @@ class Worker {
   GenerationRef gen_;
   upstream::Pool pool_;
   std::list<std::shared_ptr<Listener>> listeners_;
-  std::list<Session*> sessions_;
   bool draining_ = false;
   upstream::Clock::time_point drain_deadline_{};
   std::uint64_t rng_state_;  // splitmix64: request ids need to be unique, not secret

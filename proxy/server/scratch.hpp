@@ -1,0 +1,42 @@
+// The working memory of one exchange: parsed heads, the serialized head being sent, the upstream
+// target and the request id. A session borrows one from its worker while an exchange is in
+// progress and gives it back when the connection goes idle, so idle keep-alive connections hold
+// none of it and the steady state allocates nothing (vectors and strings keep their capacity).
+#pragma once
+#include "http/message.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace rampart::server {
+
+struct ExchangeScratch {
+  http::RequestHead req;
+  http::ResponseHead resp;
+  std::string out;         // serialized heads
+  std::string target;      // upstream request target
+  std::string request_id;
+};
+
+// Per worker; not thread-safe.
+class ScratchPool {
+ public:
+  std::unique_ptr<ExchangeScratch> take() {
+    if (free_.empty()) return std::make_unique<ExchangeScratch>();
+    auto s = std::move(free_.back());
+    free_.pop_back();
+    return s;
+  }
+  void give(std::unique_ptr<ExchangeScratch> s) {
+    // A scratch that grew unusually large (a huge head) is not kept.
+    if (free_.size() < kMax && s->out.capacity() <= 64 * 1024 && s->req.headers.capacity() <= 256)
+      free_.push_back(std::move(s));
+  }
+
+ private:
+  static constexpr std::size_t kMax = 128;
+  std::vector<std::unique_ptr<ExchangeScratch>> free_;
+};
+
+}  // namespace rampart::server
