@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages Rampart needs to build and test, and nothing else.
 #
 #   scripts/install-deps.sh           build + test dependencies
-#   scripts/install-deps.sh --bench   also what bench/compare-nginx.sh needs (nginx, haproxy, taskset)
+#   scripts/install-deps.sh --bench   also the peers bench/compare measures (haproxy, caddy, h2o)
 #   scripts/install-deps.sh --check   only report what is missing; exit 1 if anything is
 #
 # Idempotent: asks dpkg first and touches apt only when something is missing, so it is cheap to
@@ -34,11 +34,12 @@ build_packages=(
   libssl-dev libnghttp2-dev libbrotli-dev zlib1g-dev
   libyaml-cpp-dev catch2 prometheus-cpp-dev
 )
-# Tests: the integration suite drives the real binaries with these tools.
-test_packages=(curl nghttp2-client openssl procps iproute2 wrk)
-# Benchmarks: the peers we compare against, and taskset (util-linux) for CPU pinning.
+# Tests: the integration suite drives the real binaries with these tools; the bench/compare smoke
+# test (tests/bench/) runs Python 3 and nginx, pinned with taskset (util-linux).
 # nginx-light is only a transitional package depending on nginx in Debian 12, so ask for nginx.
-bench_packages=(nginx haproxy wrk util-linux)
+test_packages=(curl nghttp2-client openssl procps iproute2 wrk python3 nginx util-linux)
+# Benchmarks (bench/compare): the other peers we compare against.
+bench_packages=(nginx haproxy caddy h2o wrk util-linux)
 
 wanted=("${build_packages[@]}" "${test_packages[@]}")
 if ((bench)); then
@@ -73,11 +74,12 @@ if ((EUID != 0)); then
   exit 1
 fi
 
-# Services packaged with their daemon (nginx, haproxy) would be started by their postinst; the
-# benchmark runs its own instances on its own ports, and a start failure (port 80 taken) would
-# fail the install. Deny service starts for the duration, unless a policy already exists.
+# Services packaged with their daemon (nginx, haproxy, caddy, h2o) would be started by their
+# postinst; the benchmark runs its own instances on its own ports, and a start failure (port 80
+# taken) would fail the install. Deny service starts for the duration, unless a policy already
+# exists.
 policy=/usr/sbin/policy-rc.d
-if ((bench)) && [[ ! -e "$policy" ]]; then
+if [[ ! -e "$policy" ]]; then
   printf '#!/bin/sh\n# Temporary, written by rampart scripts/install-deps.sh\nexit 101\n' >"$policy"
   chmod 755 "$policy"
   trap 'rm -f "$policy"' EXIT

@@ -132,9 +132,9 @@ def select_peers(args, root, build_dir):
     return out
 
 
-def machine_info(root):
+def machine_info(root, usable_cores):
     info = {"kernel": platform.release(), "python": platform.python_version(),
-            "cores_online": os.cpu_count(), "cores_usable": len(os.sched_getaffinity(0))}
+            "cores_online": os.cpu_count(), "cores_usable": usable_cores}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -252,7 +252,7 @@ def _run(ctx, args, scenarios, build_dir):
         "command": ["bench/compare"] + list(sys.argv[1:]),
         "started": started.isoformat(timespec="seconds"),
         "elapsed_s": round(time.monotonic() - t0, 1),
-        "machine": machine_info(ctx.root),
+        "machine": machine_info(ctx.root, len(usable)),
         "settings": {"quick": ctx.quick, "reps": ctx.reps, "duration_s": ctx.duration,
                      "warmup_s": ctx.warmup, "proxy_core": ctx.proxy_core,
                      "load_core": ctx.load_core, "upstream": "rampart-upstream --threads 1",

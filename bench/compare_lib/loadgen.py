@@ -3,7 +3,6 @@
 import json
 import re
 import threading
-import time
 
 from .procs import Error, run_bounded, tree_cpu_seconds, tree_rss_kb
 
@@ -94,6 +93,8 @@ def measured_run(bench_bin, url, args, duration_s, warmup_s, cpu, proxy_pid):
         "connections_opened": result.get("connections_opened"),
         "tls_handshakes": result.get("tls_handshakes"),
         "tls_resumed": result.get("tls_resumed"),
+        "tls_resumed_pct": (100.0 * result["tls_resumed"] / result["tls_handshakes"])
+        if result.get("tls_handshakes") else None,
         "protocol": result.get("protocol"),
         "mode": result.get("mode"),
         "rate": result.get("rate"),

@@ -3,6 +3,8 @@
 import html
 import math
 
+from .report_text import rate_note
+
 COLORS = {"rampart": "#c62828", "nginx": "#2e7d32", "haproxy": "#1565c0", "caddy": "#6a1b9a",
           "h2o": "#ef6c00"}
 LATENCY_SHADES = (("p50_us", "p50", 1.0), ("p99_us", "p99", 0.65), ("p999_us", "p99.9", 0.35))
@@ -53,7 +55,11 @@ def grouped_bars(title, groups, series, cell, y_label, log_scale=False, referenc
     returns the (colour, opacity) of one bar instead of its series'."""
     left, right, top, bottom = 62, 12, 30, 58
     per_group = len(series) * bar_w
-    width = left + right + len(groups) * (per_group + group_gap)
+    legend_w = sum(18 + 7 * len(name) + 10 for name, _ in series)
+    width = int(max(left + right + len(groups) * (per_group + group_gap),
+                    left + 7.5 * len(title) + 10, left + legend_w + right))
+    # Spread the groups over the width when the title or legend made it wider.
+    group_gap = (width - left - right) / max(1, len(groups)) - per_group
     plot_h = height - top - bottom
     values = []
     for g in range(len(groups)):
@@ -66,7 +72,8 @@ def grouped_bars(title, groups, series, cell, y_label, log_scale=False, referenc
     if not values:
         values = [1.0]
     if log_scale:
-        lo_exp = math.floor(math.log10(min(values)))
+        # A decade floor well below the smallest bar, so that it still shows.
+        lo_exp = math.floor(math.log10(min(values)) - 0.3)
         hi_exp = math.ceil(math.log10(max(values)))
         if hi_exp == lo_exp:
             hi_exp += 1
@@ -155,7 +162,7 @@ def _short(r):
 
 
 def ratio_chart(doc, peer_names):
-    scs = [s for s in doc["scenarios"] if s["kind"] == "load"]
+    scs = [s for s in doc["scenarios"] if s["value_key"] in ("rps", "mib_per_s")]
     if not scs:
         return ""
 
@@ -188,10 +195,11 @@ def scenario_charts(sc, peer_names):
         if not _ok(r):
             return _short(r)
         return (r["summary"]["median"][key], r["summary"]["min"][key], r["summary"]["max"][key])
-    lower = "" if sc.get("value_key") != "kb_per_conn" else " (lower is better)"
+    lower = "" if sc.get("higher_is_better", True) else " (lower is better)"
     charts = [grouped_bars("%s: %s%s" % (sc["id"], sc["unit"], lower), [""],
                            [(n, _color(n)) for n in peer_names], lambda g, s: value_cell(0, s),
-                           sc["unit"], bar_w=30, group_gap=30)]
+                           sc["unit"], bar_w=30, group_gap=30,
+                           tick_format=_fmt_us if key.endswith("_us") else _fmt_tick)]
     if sc["kind"] == "load":
         names = [n for n in peer_names if n in sc["peers"]]
 
@@ -231,9 +239,11 @@ def scenario_table(sc, peer_names):
     if sc["kind"] == "idle":
         cols = [(key, sc["unit"]), ("rss_before_kb", "RSS before"), ("rss_after_kb", "RSS after")]
     else:
-        cols = [(key, sc["unit"]), ("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"),
-                ("cpu_us_per_req", "CPU &micro;s/req"), ("peak_rss_kb", "peak RSS"),
-                ("errors", "errors")]
+        cols = [(key, sc["unit"])] + ([("rps", "req/s")] if key != "rps" else []) + [
+            ("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"),
+            ("cpu_us_per_req", "CPU &micro;s/req"), ("peak_rss_kb", "peak RSS"), ("errors", "errors")]
+        if key == "p99_us":
+            cols.remove(("p99_us", "p99"))
     wrk = sc["id"] == "keepalive" and any("wrk" in r for r in sc["peers"].values())
     head = "".join("<th>%s</th>" % c[1] for c in cols)
     head = "<tr><th>peer</th>%s<th>&times; nginx (%s)</th>%s%s</tr>" % (
@@ -266,6 +276,10 @@ def scenario_table(sc, peer_names):
             cells.append("<td>%s</td>" % (_num(w["rps"], "rps") if "rps" in w else esc(w.get("error", "-"))))
         rows.append('<tr><td><span class="dot" style="background:%s"></span>%s</td>%s</tr>'
                     % (_color(name), esc(name), "".join(cells)))
+        note = rate_note(sc, med)
+        if note:
+            rows.append('<tr class="failed"><td>%s</td><td colspan="%d">%s</td></tr>'
+                        % (esc(name), len(cells), esc(note)))
     return "<table>%s</table>" % "\n".join(rows)
 
 

@@ -11,6 +11,7 @@ import time
 from . import idle, loadgen, stats, verify
 from .peers import render
 from .procs import Error, run_bounded, tree_rss_kb
+from .report_text import fmt_latency, fmt_value
 from .scenarios import IDLE_CONNECTIONS
 from .tls import probe
 
@@ -107,6 +108,7 @@ class Runner:
         deadline = time.monotonic() + 15
         while ports:
             if not child.alive():
+                ctx.registry.stop(child)
                 raise Error("%s exited at start-up: %s" % (peer.name, child.log_tail()))
             if time.monotonic() > deadline:
                 ctx.registry.stop(child)
@@ -189,6 +191,7 @@ class Runner:
 
     def run_idle(self, scenario, peers, results):
         """Per repetition and peer: a fresh process, RSS before and after N idle connections."""
+        ctx = self.ctx
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft < IDLE_CONNECTIONS + 200:
             for peer in peers:
@@ -296,7 +299,6 @@ class Runner:
 
 
 def _run_line(scenario, run):
-    from .report_text import fmt_latency, fmt_value
     if scenario.kind == "idle":
         return "%.1f KiB/conn (RSS %d -> %d KiB)" % (run["kb_per_conn"], run["rss_before_kb"], run["rss_after_kb"])
     return "%s %s  p50 %s  p99 %s  cpu %.1f us/req  rss %d KiB  errors %d" % (

@@ -4,7 +4,7 @@ import statistics
 
 SUMMARY_KEYS = ("rps", "mib_per_s", "kb_per_conn", "p50_us", "p90_us", "p99_us", "p999_us",
                 "max_us", "cpu_us_per_req", "peak_rss_kb", "errors", "requests",
-                "rss_before_kb", "rss_after_kb")
+                "rss_before_kb", "rss_after_kb", "tls_resumed_pct")
 
 
 def summarize(runs):

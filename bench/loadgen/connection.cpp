@@ -10,7 +10,7 @@ void plain_conn::close() {
 void tls_conn::close() {
   mark_shutdown(s.native_handle());
   boost::system::error_code ignored;
-  s.next_layer().close(ignored);
+  s.next_layer().socket().close(ignored);
 }
 
 asio::awaitable<bool> wait_until(client_env& env, slot& s, asio::steady_timer& timer, std::int64_t due_ns) {
@@ -56,6 +56,10 @@ asio::awaitable<open_result> open_connection(client_env& env, slot& s, plain_con
   if (env.stopping) co_return open_result::stopped;
   const bool ok = co_await connect_tcp(env, s, conn.sock);
   s.connect_started = 0;
+  if (ok) {
+    boost::system::error_code ignored;
+    conn.sock.non_blocking(true, ignored);  // lets the client try writes synchronously
+  }
   if (env.stopping) co_return open_result::stopped;
   co_return ok ? open_result::ok : open_result::failed;
 }
@@ -67,7 +71,7 @@ asio::awaitable<open_result> open_connection(client_env& env, slot& s, tls_conn&
     note_failure(env, s, failure::tls);
     co_return open_result::failed;
   }
-  if (!co_await connect_tcp(env, s, conn.s.next_layer())) {
+  if (!co_await connect_tcp(env, s, conn.tcp_socket())) {
     co_return env.stopping ? open_result::stopped : open_result::failed;
   }
   auto [ec] = co_await conn.s.async_handshake(asio::ssl::stream_base::client, use_nothrow);

@@ -10,7 +10,46 @@
 
 namespace rampart::bench {
 
-using tls_stream = asio::ssl::stream<tcp::socket>;
+// The TCP socket under a TLS stream, with an optional hook called whenever the TLS layer
+// starts a real (non-empty) socket read, i.e. when everything already received has been
+// decrypted and handed out. The HTTP/2 client uses it to flush its writes once per batch of
+// received records instead of once per record.
+class hooked_socket {
+ public:
+  using executor_type = tcp::socket::executor_type;
+  using lowest_layer_type = tcp::socket::lowest_layer_type;
+  using read_hook = void (*)(void* ctx);
+
+  explicit hooked_socket(const asio::any_io_executor& ex) : sock_(ex) {}
+
+  executor_type get_executor() { return sock_.get_executor(); }
+  lowest_layer_type& lowest_layer() { return sock_.lowest_layer(); }
+  const lowest_layer_type& lowest_layer() const { return sock_.lowest_layer(); }
+  tcp::socket& socket() { return sock_; }
+
+  // `hook(ctx)` runs on the socket's thread before each real read; null: no hook.
+  void set_read_hook(read_hook hook, void* ctx) {
+    hook_ = hook;
+    hook_ctx_ = ctx;
+  }
+
+  template <class MutableBuffers, class Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    if (hook_ && asio::buffer_size(buffers) > 0) hook_(hook_ctx_);
+    return sock_.async_read_some(buffers, std::forward<Token>(token));
+  }
+  template <class ConstBuffers, class Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+    return sock_.async_write_some(buffers, std::forward<Token>(token));
+  }
+
+ private:
+  tcp::socket sock_;
+  read_hook hook_ = nullptr;
+  void* hook_ctx_ = nullptr;
+};
+
+using tls_stream = asio::ssl::stream<hooked_socket>;
 
 // A plain connection.
 struct plain_conn {
@@ -25,7 +64,7 @@ struct plain_conn {
 struct tls_conn {
   tls_conn(const asio::any_io_executor& ex, const run_plan& plan) : s(ex, *plan.tls) {}
   tls_stream s;
-  tcp::socket& tcp_socket() { return s.next_layer(); }
+  tcp::socket& tcp_socket() { return s.next_layer().socket(); }
   tls_stream& stream() { return s; }
   // Closes the socket without close_notify, keeping the session resumable.
   void close();

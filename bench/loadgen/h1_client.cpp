@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <optional>
+#include <type_traits>
 
 #include "connection.hpp"
 #include "response_reader.hpp"
@@ -80,7 +81,17 @@ asio::awaitable<void> run_h1(client_env& env, slot& s) {
       const std::int64_t sent = now_ns();
       const std::int64_t start = open_loop ? due : (opts.new_conn ? connect_start : sent);
       s.inflight[0] = sent;
-      auto [wec, written] = co_await asio::async_write(conn->stream(), request, use_nothrow);
+      boost::system::error_code wec;
+      std::size_t written = 0;
+      if constexpr (std::is_same_v<Conn, plain_conn>) {
+        // Plain TCP: try the write at once (non-blocking socket), skipping a scheduler trip.
+        written = conn->sock.write_some(request, wec);
+        if (wec == asio::error::would_block || wec == asio::error::try_again) wec.clear();
+      }
+      if (!wec && written < request.size()) {
+        auto [ec, n] = co_await asio::async_write(conn->stream(), request + written, use_nothrow);
+        wec = ec;
+      }
       if (wec) {
         s.inflight[0] = 0;
         note_failure(env, s, classify_io_error(wec));

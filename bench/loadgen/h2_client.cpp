@@ -40,6 +40,7 @@ class h2_connection {
   h2_connection(const h2_connection&) = delete;
   h2_connection& operator=(const h2_connection&) = delete;
   ~h2_connection() {
+    conn_.s.next_layer().set_read_hook(nullptr, nullptr);
     if (session_) nghttp2_session_del(session_);
     for (auto& t : slot_.inflight) t = 0;
   }
@@ -67,17 +68,19 @@ class h2_connection {
   }
 
   asio::awaitable<void> reader() {
+    conn_.s.next_layer().set_read_hook(&h2_connection::on_socket_read, this);
     while (!closed_) {
       auto [ec, n] = co_await conn_.stream().async_read_some(asio::buffer(in_.get(), in_capacity), use_nothrow);
       if (n > 0 && !closed_) {
+        reader_busy_ = true;  // until the TLS layer goes back to the socket (on_socket_read)
         env_.stats.c.bytes_received += n;
         const auto rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(in_.get()), n);
         if (rv < 0) {
           fail(failure::protocol);
           break;
         }
+        // The writer is woken by the read hook once every buffered record is processed.
         if (!env_.plan.opts->open_loop()) refill();
-        kick();
       }
       if (ec) {
         if (!closed_) {
@@ -94,6 +97,13 @@ class h2_connection {
   asio::awaitable<void> writer() {
     refill();
     while (!closed_) {
+      if (reader_busy_) {  // more received records to process first: flush them all at once
+        waiting_ = true;
+        wake_.expires_at(to_time_point(std::numeric_limits<std::int64_t>::max() / 2));
+        co_await wake_.async_wait(use_nothrow);
+        waiting_ = false;
+        continue;
+      }
       if (env_.plan.opts->open_loop()) refill();
       if (!drain_session()) {
         fail(failure::protocol);
@@ -188,6 +198,12 @@ class h2_connection {
     }
   }
 
+  static void on_socket_read(void* p) {
+    auto* self = static_cast<h2_connection*>(p);
+    self->reader_busy_ = false;
+    self->kick();
+  }
+
   void kick() {
     if (waiting_) wake_.cancel();
   }
@@ -259,7 +275,8 @@ class h2_connection {
   std::vector<nghttp2_nv> nva_;
   std::string out_;
   std::unique_ptr<char[]> in_;
-  bool waiting_ = false;
+  bool waiting_ = false;      // the writer waits on wake_
+  bool reader_busy_ = false;  // the reader has received records it has not processed yet
   bool closed_ = false;
   bool refused_ = false;
 };

@@ -29,9 +29,14 @@ const char* const usage_text =
     "  -h, --help              this text\n";
 
 std::string url::authority() const {
-  std::string out = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  std::string out;
+  if (host.find(':') != std::string::npos) out.append("[").append(host).append("]");
+  else out = host;
   const std::uint16_t default_port = tls() ? 443 : 80;
-  if (port != default_port) out += ":" + std::to_string(port);
+  if (port != default_port) {
+    out += ':';
+    out += std::to_string(port);
+  }
   return out;
 }
 
@@ -181,7 +186,7 @@ bool parse_url(std::string_view text, url& out, std::string& error) {
   const auto path_at = rest.find_first_of("/?");
   std::string_view hostport = rest.substr(0, path_at);
   out.target = path_at == std::string_view::npos ? "/" : std::string(rest.substr(path_at));
-  if (out.target.front() == '?') out.target.insert(0, "/");
+  if (out.target.front() == '?') out.target.insert(out.target.begin(), '/');
   if (out.target.find_first_of(" \t\r\n") != std::string::npos) {
     error = "URL path must not contain spaces or line breaks";
     return false;
@@ -229,7 +234,7 @@ bool parse_url(std::string_view text, url& out, std::string& error) {
   if (!port_text.empty()) {
     unsigned port = 0;
     if (!parse_unsigned(port_text, port) || port == 0 || port > 65535) {
-      error = "bad port '" + std::string(port_text) + "' in URL";
+      error.assign("bad port '").append(port_text).append("' in URL");
       return false;
     }
     out.port = static_cast<std::uint16_t>(port);

@@ -31,6 +31,7 @@ asio::awaitable<bool> try_endpoint(const run_plan& plan, const tcp::endpoint& ep
   auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, use_nothrow);
   if (hec) {
     error = "TLS handshake with " + ep.address().to_string() + ":" + std::to_string(ep.port()) + " failed: " + hec.message();
+    if (plan.opts->h2) error += " (--h2 offers only ALPN \"h2\": does the server speak HTTP/2 there?)";
     co_return false;
   }
   if (plan.opts->h2) {

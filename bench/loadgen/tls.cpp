@@ -6,8 +6,15 @@ namespace rampart::bench {
 
 namespace {
 
+// The SSL ex_data slot holding a connection's tls_session_holder (the app_data slot belongs
+// to Asio's stream). Allocated once per process by OpenSSL; a constant after that.
+int holder_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
 int on_new_session(SSL* ssl, SSL_SESSION* session) {
-  auto* holder = static_cast<tls_session_holder*>(SSL_get_app_data(ssl));
+  auto* holder = static_cast<tls_session_holder*>(SSL_get_ex_data(ssl, holder_index()));
   if (!holder) return 0;  // OpenSSL keeps ownership
   holder->store(session);
   return 1;  // we took the reference
@@ -36,7 +43,7 @@ std::unique_ptr<boost::asio::ssl::context> make_client_tls(bool h2, bool session
 
 bool prepare_ssl(SSL* ssl, const std::string& sni, tls_session_holder* holder) {
   if (!sni.empty() && SSL_set_tlsext_host_name(ssl, sni.c_str()) != 1) return false;
-  SSL_set_app_data(ssl, holder);
+  if (SSL_set_ex_data(ssl, holder_index(), holder) != 1) return false;
   if (holder && holder->get() && SSL_set_session(ssl, holder->get()) != 1) return false;
   return true;
 }

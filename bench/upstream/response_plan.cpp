@@ -1,5 +1,7 @@
 #include "response_plan.hpp"
 
+#include <cstdio>
+
 #include <charconv>
 
 namespace rampart::upstream {
@@ -69,7 +71,10 @@ bool parse_query(std::string_view query, response_plan& plan, std::string& extra
       return true;
     };
 
-    if (key == "size") {
+    if (key == "json") {
+      if (!number(0, max_json_size)) return false;
+      plan.json = n;
+    } else if (key == "size") {
       if (!number(0, max_body_size)) return false;
       plan.size = n;
     } else if (key == "status") {
@@ -119,6 +124,36 @@ bool parse_query(std::string_view query, response_plan& plan, std::string& extra
     }
   }
   return true;
+}
+
+void append_json_body(std::uint64_t size, std::string& out) {
+  static constexpr const char* first[] = {"ada", "grace", "linus", "ken", "barbara", "edsger", "donald", "radia",
+                                          "frances", "john", "margaret", "dennis", "leslie", "tony", "alan", "niklaus"};
+  static constexpr const char* cities[] = {"Lisbon", "Oslo", "Nairobi", "Lima", "Osaka", "Quebec", "Tbilisi", "Perth"};
+  const std::size_t start = out.size();
+  std::uint64_t x = 0x2545F4914F6CDD1DULL;  // xorshift state: deterministic, varied values
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  out += '[';
+  char buf[512];
+  for (unsigned id = 1; out.size() - start < size; ++id) {
+    const std::uint64_t r = next();
+    const int n = std::snprintf(
+        buf, sizeof buf,
+        "%s{\"id\":%u,\"name\":\"%s %c.\",\"email\":\"%s.%u@example.com\",\"city\":\"%s\",\"active\":%s,"
+        "\"score\":%u.%02u,\"visits\":%u,\"token\":\"%016llx\",\"tags\":[\"t%u\",\"t%u\"]}",
+        id == 1 ? "" : ",", id, first[r % 16], static_cast<char>('A' + (r >> 8) % 26), first[(r >> 12) % 16], id,
+        cities[(r >> 16) % 8], (r >> 20) & 1 ? "true" : "false", static_cast<unsigned>((r >> 24) % 100),
+        static_cast<unsigned>((r >> 32) % 100), static_cast<unsigned>((r >> 40) % 5000),
+        static_cast<unsigned long long>(next()), static_cast<unsigned>((r >> 48) % 20),
+        static_cast<unsigned>((r >> 56) % 20));
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  out.resize(start + size);
 }
 
 }  // namespace rampart::upstream

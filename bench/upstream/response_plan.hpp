@@ -13,6 +13,7 @@ enum class malformed_kind { none, cl_te, bare_lf, obs_fold, bad_chunk, dup_cl, n
 struct response_plan {
   unsigned status = 200;
   std::optional<std::uint64_t> size;  // size=N; the default body size otherwise
+  std::optional<std::uint64_t> json;  // json=N: realistic JSON of N bytes (application/json)
   std::uint64_t delay_ms = 0;         // before the response head
   std::uint64_t delay_body_ms = 0;    // between the head and the body
   bool chunked = false;
@@ -25,6 +26,13 @@ struct response_plan {
 // Largest size=N honoured (bodies are streamed from a static buffer, so this is only a sanity
 // bound); larger values are a 400.
 inline constexpr std::uint64_t max_body_size = std::uint64_t{1} << 40;
+// Largest json=N honoured (the body is generated in memory).
+inline constexpr std::uint64_t max_json_size = std::uint64_t{16} << 20;
+
+// Appends exactly `size` bytes of JSON-looking text to `out`: an array of user-like records with
+// varied names, numbers and flags (deterministic), so it compresses like real API output rather
+// than like repeated filler. The array is cut at `size` (not necessarily valid JSON at the end).
+void append_json_body(std::uint64_t size, std::string& out);
 
 // Parses `query` (the part after '?') into `plan`. Each `header=Name:Value` is URL-decoded and
 // appended to `extra_headers` as "Name: Value\r\n" (CR and LF removed). Unknown parameters are

@@ -154,6 +154,15 @@ asio::awaitable<bool> session::serve_request(std::size_t head_bytes) {
     build_stats_json(ep == endpoint::reset_stats);
     src.dyn = &dyn_;
     content_type = "application/json";
+  } else if (plan.json) {
+    // Generated once per connection and size, then reused (benchmarks keep connections open).
+    if (json_size_ != *plan.json) {
+      json_.clear();
+      append_json_body(*plan.json, json_);
+      json_size_ = *plan.json;
+    }
+    src.dyn = &json_;
+    content_type = "application/json";
   } else {
     src.size = plan.size.value_or(ctx_.body_size());
   }

@@ -88,6 +88,8 @@ class session {
   std::size_t in_end_ = 0;
   std::string out_;            // response bytes not yet written (coalesced across pipelining)
   std::string dyn_;            // dynamic body (/echo, /stats, errors)
+  std::string json_;           // json=N body, kept for the next request of the same size
+  std::uint64_t json_size_ = ~std::uint64_t{0};
   std::string extra_headers_;  // from header= parameters
   std::string error_;
   std::string peer_;
