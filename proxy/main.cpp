@@ -1,4 +1,5 @@
 // rampart: the command line. The only place that wires modules together.
+#include "admin/server.hpp"
 #include "config/load.hpp"
 #include "server/control.hpp"
 #include "snapshot/snapshot.hpp"
@@ -22,13 +23,16 @@ constexpr const char* kUsage =
     "       rampart check -c FILE          validate FILE (every error as file:line:col), exit 0 or 1\n"
     "       rampart dump -c FILE           print the effective merged config as YAML\n"
     "       rampart version                print the version\n"
+    "       rampart healthcheck [URL]      GET URL (default http://127.0.0.1:9901/readyz): exit 0 if 2xx, else 1\n"
     "       rampart --help                 this text\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration file (YAML; its include: globs are followed)\n"
     "\n"
     "signals: SIGHUP reloads the configuration (the old one stays on any error);\n"
-    "         SIGTERM/SIGINT stop accepting, finish requests in flight (drain_timeout), exit 0.\n";
+    "         SIGUSR1 reopens the access log file (log rotation);\n"
+    "         SIGTERM/SIGINT: /readyz turns 503, traffic is served for shutdown_delay, then\n"
+    "         listeners close and requests in flight finish (drain_timeout); exit 0.\n";
 
 int usage_error(const std::string& why) {
   std::fprintf(stderr, "rampart: %s\n%s", why.c_str(), kUsage);
@@ -60,6 +64,10 @@ int main(int argc, char** argv) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
   std::size_t i = 0;
   if (i < args.size() && !args[i].starts_with("-")) command = std::string(args[i++]);
+  if (command == "healthcheck") {
+    if (args.size() > i + 1) return usage_error("healthcheck takes at most one URL");
+    return rampart::admin::healthcheck(i < args.size() ? std::string(args[i]) : "http://127.0.0.1:9901/readyz");
+  }
   for (; i < args.size(); ++i) {
     std::string_view a = args[i];
     if (a == "-h" || a == "--help") {

@@ -42,6 +42,32 @@ bool share_a_listener(const ServerSpec& a, const ServerSpec& b) {
   return std::any_of(a.listeners.begin(), a.listeners.end(), [&](const std::string& l) { return contains(b.listeners, l); });
 }
 
+bool is_wildcard(const std::string& host) { return host == "0.0.0.0" || host == "::"; }
+
+// Two bound sockets would take the same connections: same port, and the same host or a wildcard
+// on either side (listeners use SO_REUSEPORT, so the kernel would not refuse the second bind).
+// Port 0 never collides: each socket gets its own port.
+bool overlap(const core::HostPort& a, const core::HostPort& b) {
+  if (a.port == 0 || b.port == 0 || a.port != b.port) return false;
+  return a.host == b.host || is_wildcard(a.host) || is_wildcard(b.host);
+}
+
+// The admin listener must not take connections meant for a public listener. Blamed on the admin
+// address when it is written, else on the listener's address.
+void check_admin_address(const ConfigSpec& spec, const Xref& x, std::vector<Diagnostic>& out) {
+  if (!spec.admin.enabled) return;
+  for (std::size_t i = 0; i < spec.listeners.size() && i < x.listener_addresses.size(); ++i) {
+    const Site& listener = x.listener_addresses[i];
+    if (listener.text.empty() || !overlap(spec.admin.address, spec.listeners[i].address)) continue;
+    const std::string message = "admin listener shares an address with listener '" + spec.listeners[i].name + "'";
+    if (!x.admin_address.text.empty()) {
+      error(out, x.admin_address, message + " (at " + format_mark(listener.mark) + ")");
+    } else {
+      error(out, listener, message + " (admin.address defaults to " + spec.admin.address.str() + ")");
+    }
+  }
+}
+
 }  // namespace
 
 void cross_check(const ConfigSpec& spec, const Xref& x, const Mark* main_mark, std::vector<Diagnostic>& out) {
@@ -63,6 +89,8 @@ void cross_check(const ConfigSpec& spec, const Xref& x, const Mark* main_mark, s
                 spec.listeners[it->second].name + "' at " + format_mark(spec.listeners[it->second].mark) + ")");
     }
   }
+
+  check_admin_address(spec, x, out);
 
   const std::vector<std::string> listeners = names_of(x.listener_names);
   for (const Xref::ServerRef& ref : x.server_listeners) {

@@ -1,5 +1,6 @@
 // dump(): the effective config as YAML, every key explicit, in the same shape load() reads.
 #include "config/load.hpp"
+#include "config/reader.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -8,6 +9,7 @@ namespace {
 
 using core::format_duration;
 using core::format_size;
+using detail::format_number;
 
 void emit_string_list(YAML::Emitter& out, const char* key, const std::vector<std::string>& items) {
   out << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
@@ -95,6 +97,38 @@ void emit_route(YAML::Emitter& out, const RouteSpec& r) {
   if (r.limits.connect_timeout) out << YAML::Key << "connect_timeout" << YAML::Value << format_duration(*r.limits.connect_timeout);
   if (r.limits.read_timeout) out << YAML::Key << "read_timeout" << YAML::Value << format_duration(*r.limits.read_timeout);
   if (r.limits.send_timeout) out << YAML::Key << "send_timeout" << YAML::Value << format_duration(*r.limits.send_timeout);
+  // Unset inherits the access_log block, so it is left out like the limits above.
+  if (r.access_log) {
+    out << YAML::Key << "access_log" << YAML::Value;
+    if (*r.access_log && r.access_log_sample) {
+      out << YAML::Flow << YAML::BeginMap << YAML::Key << "sample" << YAML::Value
+          << format_number(*r.access_log_sample) << YAML::EndMap;
+    } else {
+      out << *r.access_log;
+    }
+  }
+  out << YAML::EndMap;
+}
+
+void emit_operations(YAML::Emitter& out, const ConfigSpec& spec) {
+  out << YAML::Key << "shutdown_delay" << YAML::Value << format_duration(spec.shutdown_delay);
+  out << YAML::Key << "watch" << YAML::Value << spec.watch;
+  out << YAML::Key << "admin" << YAML::Value << YAML::Flow << YAML::BeginMap;
+  out << YAML::Key << "enabled" << YAML::Value << spec.admin.enabled;
+  out << YAML::Key << "address" << YAML::Value << spec.admin.address.str();
+  out << YAML::EndMap;
+  const AccessLogSpec& a = spec.access_log;
+  out << YAML::Key << "access_log" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "enabled" << YAML::Value << a.enabled;
+  out << YAML::Key << "path" << YAML::Value << a.path;
+  emit_string_list(out, "fields", a.fields);
+  out << YAML::Key << "sample" << YAML::Value << format_number(a.sample);
+  out << YAML::Key << "query" << YAML::Value << a.query;
+  out << YAML::Key << "buffer_size" << YAML::Value << format_size(a.buffer_size);
+  out << YAML::EndMap;
+  out << YAML::Key << "log" << YAML::Value << YAML::Flow << YAML::BeginMap;
+  out << YAML::Key << "format" << YAML::Value << spec.log.format;
+  out << YAML::Key << "level" << YAML::Value << spec.log.level;
   out << YAML::EndMap;
 }
 
@@ -127,6 +161,7 @@ std::string dump(const ConfigSpec& spec) {
   out << YAML::Key << "version" << YAML::Value << spec.version;
   out << YAML::Key << "workers" << YAML::Value << spec.workers;
   out << YAML::Key << "drain_timeout" << YAML::Value << format_duration(spec.drain_timeout);
+  emit_operations(out, spec);
 
   out << YAML::Key << "listeners" << YAML::Value << YAML::BeginSeq;
   for (const ListenerSpec& l : spec.listeners) {

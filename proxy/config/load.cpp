@@ -53,7 +53,8 @@ std::vector<std::string> glob_files(const std::string& pattern) {
   return out;
 }
 
-constexpr std::string_view main_only_keys[] = {"version", "workers", "drain_timeout", "defaults"};
+constexpr std::string_view main_only_keys[] = {"version", "workers", "drain_timeout", "defaults", "shutdown_delay",
+                                                "watch", "admin", "access_log", "log"};
 
 // Reads one main file and its includes into a ConfigSpec. One instance per load() call.
 class Loader {
@@ -106,7 +107,8 @@ class Loader {
     if (is_main && root.IsDefined() && !root.IsNull()) main_mark_ = r.mark(root.Mark());
     if (root.IsNull()) return;  // an empty file
     MapView m(r, Value{root, root.Mark(), ""},
-              {"version", "workers", "drain_timeout", "include", "listeners", "defaults", "servers", "upstreams"});
+              {"version", "workers", "drain_timeout", "shutdown_delay", "watch", "admin", "access_log", "log", "include",
+               "listeners", "defaults", "servers", "upstreams"});
     if (!m.ok()) return;
     if (is_main) {
       read_main_only(r, m);
@@ -147,6 +149,16 @@ class Loader {
     detail::assign(m, "workers", spec_.workers, [&](const Value& x) { return detail::read_uint(r, x, 0, 1024); });
     detail::assign(m, "drain_timeout", spec_.drain_timeout, [&](const Value& x) { return detail::read_duration(r, x); });
     if (auto v = m.get("defaults")) spec_.defaults = detail::parse_defaults(r, *v);
+    detail::assign(m, "shutdown_delay", spec_.shutdown_delay, [&](const Value& x) { return detail::read_duration(r, x); });
+    detail::assign(m, "watch", spec_.watch, [&](const Value& x) { return detail::read_bool(r, x); });
+    // Blocks left out keep their defaults and point at the main file as a whole.
+    const Mark file_mark{r.file(), 0, 0};
+    spec_.admin.mark = spec_.access_log.mark = spec_.log.mark = file_mark;
+    if (auto v = m.get("admin")) spec_.admin = detail::parse_admin(r, *v, xref_);
+    if (auto v = m.get("access_log")) {
+      spec_.access_log = detail::parse_access_log(r, *v, fs::path(r.file()).parent_path().string());
+    }
+    if (auto v = m.get("log")) spec_.log = detail::parse_log(r, *v);
   }
 
   void read_includes(Reader& r, const Value& v, const std::string& display) {

@@ -30,6 +30,7 @@ struct Xref {
   std::vector<ServerRef> hosts;             // every host of every server
   std::vector<ServerRef> server_listeners;  // every listener a server names
   std::vector<Site> route_upstreams;        // every route -> upstream reference
+  Site admin_address;                       // as written; empty text when left at the default
 };
 
 ListenerSpec parse_listener(Reader& r, const Value& v, Xref& x);
@@ -38,6 +39,18 @@ UpstreamSpec parse_upstream(Reader& r, const Value& v, Xref& x);
 ServerSpec parse_server(Reader& r, const Value& v, std::size_t index, Xref& x);
 RouteSpec parse_route(Reader& r, const Value& v, std::size_t route_index, Xref& x);
 DefaultsSpec parse_defaults(Reader& r, const Value& v);
+
+// Operations blocks of the main file (parse_operations.cpp). Each takes the block's value and
+// accepts the documented shorthands (`admin: false`, `access_log: true`). `main_dir` is the
+// directory of the main file; a relative access log path is resolved against it.
+AdminSpec parse_admin(Reader& r, const Value& v, Xref& x);
+AccessLogSpec parse_access_log(Reader& r, const Value& v, const std::string& main_dir);
+LogSpec parse_log(Reader& r, const Value& v);
+// A route's `access_log: true | false | {sample: x}`; fills route.access_log(_sample).
+void parse_route_access_log(Reader& r, const Value& v, RouteSpec& route);
+
+// The access log field names, in their default order (the JSON keys of a line).
+const std::vector<std::string>& access_log_field_names();
 
 // Checks that need every file: duplicates across files, dangling references, host conflicts,
 // and, when `main_mark` is given, that at least one listener and server exist (reported there).

@@ -190,7 +190,7 @@ RouteSpec parse_route(Reader& r, const Value& v, std::size_t route_index, Xref& 
   MapView m(r, v,
             {"name", "path", "match", "methods", "headers", "upstream", "redirect", "respond", "rewrite_prefix",
              "request_headers", "response_headers", "max_body_size", "connect_timeout", "read_timeout",
-             "send_timeout"});
+             "send_timeout", "access_log"});
   if (!m.ok()) return route;
   assign(m, "name", route.name, [&](const Value& x) { return read_nonempty_string(r, x); });
 
@@ -272,6 +272,7 @@ RouteSpec parse_route(Reader& r, const Value& v, std::size_t route_index, Xref& 
   assign(m, "connect_timeout", route.limits.connect_timeout, duration);
   assign(m, "read_timeout", route.limits.read_timeout, duration);
   assign(m, "send_timeout", route.limits.send_timeout, duration);
+  if (auto log = m.get("access_log")) parse_route_access_log(r, *log, route);
   return route;
 }
 

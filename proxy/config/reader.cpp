@@ -2,7 +2,10 @@
 #include "config/reader.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
+#include <charconv>
+#include <cmath>
 
 namespace rampart::config::detail {
 namespace {
@@ -186,6 +189,26 @@ std::optional<bool> read_bool(Reader& r, const Value& v) {
   return std::nullopt;
 }
 
+std::optional<double> read_number(Reader& r, const Value& v, double min, double max) {
+  std::optional<double> n;
+  if (scalar(v)) {
+    const std::string& s = v.node.Scalar();
+    // from_chars takes no leading '+' or whitespace; reject "nan"/"inf" and any trailing text.
+    double x = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), x);
+    if (!s.empty() && ec == std::errc() && end == s.data() + s.size() && std::isfinite(x)) n = x;
+  }
+  if (!n) {
+    r.error(v.mark, v.path, "expected a number");
+    return std::nullopt;
+  }
+  if (!(*n >= min && *n <= max)) {
+    r.error(v.mark, v.path, "must be between " + format_number(min) + " and " + format_number(max));
+    return std::nullopt;
+  }
+  return n;
+}
+
 std::optional<std::vector<Value>> read_list(Reader& r, const Value& v) {
   if (!v.node.IsDefined() || !v.node.IsSequence()) {
     r.error(v.mark, v.path, "expected a list");
@@ -236,6 +259,12 @@ std::string to_upper(std::string_view s) {
 std::string format_mark(const Mark& m) {
   if (m.line <= 0) return m.file;
   return m.file + ":" + std::to_string(m.line) + ":" + std::to_string(m.col);
+}
+
+std::string format_number(double x) {
+  std::array<char, 32> buf{};
+  const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), x);
+  return ec == std::errc() ? std::string(buf.data(), end) : std::string("0");
 }
 
 }  // namespace rampart::config::detail

@@ -79,6 +79,8 @@ std::optional<Duration> read_duration(Reader& r, const Value& v);
 std::optional<std::uint64_t> read_size(Reader& r, const Value& v, std::uint64_t max);
 std::optional<std::uint64_t> read_uint(Reader& r, const Value& v, std::uint64_t min, std::uint64_t max);
 std::optional<bool> read_bool(Reader& r, const Value& v);
+// A finite decimal number ("0.25", "1", "1e-3") in [min, max]; no "nan", "inf" or "50%".
+std::optional<double> read_number(Reader& r, const Value& v, double min, double max);
 // Items of a sequence with paths "path[i]".
 std::optional<std::vector<Value>> read_list(Reader& r, const Value& v);
 // A single scalar is taken as a one-item list.
@@ -98,5 +100,7 @@ bool has_ctl_breaks(std::string_view s);  // CR, LF or NUL
 std::string to_lower(std::string_view s);
 std::string to_upper(std::string_view s);
 std::string format_mark(const Mark& m);  // "file:line:col"
+// Shortest text that reads back (std::from_chars) as exactly `x`: "0.1", "1", "1e-05".
+std::string format_number(double x);
 
 }  // namespace rampart::config::detail

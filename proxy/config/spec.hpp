@@ -90,6 +90,10 @@ struct RouteSpec {
   HeaderOps request_headers;                 // applied to the request sent upstream
   HeaderOps response_headers;                // applied to every response of the route
   RouteLimits limits;
+  // Access log for this route: unset = the access_log block's settings; false = off; a sample
+  // rate in [0, 1] overrides access_log.sample. YAML: `access_log: false` or `access_log: {sample: 0.1}`.
+  std::optional<bool> access_log;
+  std::optional<double> access_log_sample;
 };
 
 struct ServerSpec {
@@ -127,10 +131,45 @@ struct DefaultsSpec {
   std::vector<core::Cidr> trusted_proxies;                   // X-Forwarded-For / X-Request-ID kept only from these
 };
 
+// The admin listener: /metrics, /livez, /readyz, /healthz, /config, /upstreams, /-/reload.
+// YAML: `admin: false|true` or a mapping. When enabled, load() rejects an address that overlaps a
+// listener's (same port and same host, or a wildcard host on either side; port 0 never does).
+struct AdminSpec {
+  Mark mark;
+  bool enabled = true;
+  core::HostPort address{"127.0.0.1", 9901};  // port 0 = pick a free port (tests)
+};
+
+// The request log: one JSON object per line.
+// YAML: `access_log: true|false` or a mapping; a mapping turns the log on unless it says
+// `enabled: false`. A relative `path` is stored resolved to an absolute path against the main
+// file's directory, so `path` never depends on the working directory.
+struct AccessLogSpec {
+  Mark mark;
+  bool enabled = false;
+  std::string path = "stdout";        // "stdout", "stderr" or a file path (appended; reopened on SIGUSR1)
+  std::vector<std::string> fields;    // empty = every field; else a subset of the known names, in this order
+  double sample = 1.0;                // share of requests logged, in [0, 1]
+  bool query = false;                 // include the query string in `path`
+  std::uint64_t buffer_size = 1024 * 1024;  // per worker; lines beyond it are dropped and counted
+};
+
+// Rampart's own log (not the access log), to stderr.
+struct LogSpec {
+  Mark mark;
+  std::string format = "text";  // "text" or "json"
+  std::string level = "info";   // "debug", "info", "warn", "error"
+};
+
 struct ConfigSpec {
   int version = 1;
   unsigned workers = 0;  // 0 = number of cores
   Duration drain_timeout = std::chrono::seconds(30);
+  Duration shutdown_delay = std::chrono::seconds(0);  // SIGTERM: /readyz 503 this long before draining
+  bool watch = true;                                   // reload when config/included files change
+  AdminSpec admin;
+  AccessLogSpec access_log;
+  LogSpec log;
   std::vector<ListenerSpec> listeners;
   DefaultsSpec defaults;
   std::vector<ServerSpec> servers;

@@ -130,7 +130,8 @@ Route build_route(const config::ConfigSpec& spec, const config::ServerSpec& serv
 }  // namespace
 
 std::shared_ptr<const Table> Table::build(const config::ConfigSpec& spec,
-                                          const std::function<std::size_t(const std::string&)>& upstream_index) {
+                                          const std::function<std::size_t(const std::string&)>& upstream_index,
+                                          const std::function<void(const config::RouteSpec&, Route&)>& decorate) {
   auto table = std::make_shared<Table>();
   bool have_default = false;
   for (std::size_t i = 0; i < spec.servers.size(); ++i) {
@@ -138,7 +139,10 @@ std::shared_ptr<const Table> Table::build(const config::ConfigSpec& spec,
     Server server;
     server.name = ss.name;
     server.routes.reserve(ss.routes.size());
-    for (const auto& rs : ss.routes) server.routes.push_back(build_route(spec, ss, rs, upstream_index));
+    for (const auto& rs : ss.routes) {
+      server.routes.push_back(build_route(spec, ss, rs, upstream_index));
+      if (decorate) decorate(rs, server.routes.back());
+    }
     table->servers_.push_back(std::move(server));
 
     for (const auto& raw : ss.hosts) {

@@ -50,6 +50,10 @@ struct Route {
   core::Duration connect_timeout{};
   core::Duration read_timeout{};
   core::Duration send_timeout{};
+  // Observability, filled in by the snapshot builder.
+  std::uint32_t metrics_id = 0;        // observe::Metrics route id
+  bool access_log = false;             // log this route's requests
+  double access_log_sample = 1.0;      // share of them
 
   // The request path as it goes upstream: rewrite_prefix applied when set (prefix routes).
   // Appends to `out` the path and, when non-empty, "?" + query.
@@ -67,8 +71,11 @@ class Table {
  public:
   // `upstream_index` maps a pool name to its index; the caller has validated that it exists.
   // Throws std::runtime_error only on a regex that fails to compile (validated earlier).
+  // `decorate`, when given, completes each route with what other modules attach to it (metric ids,
+  // access-log settings) before the table becomes immutable.
   static std::shared_ptr<const Table> build(const config::ConfigSpec& spec,
-                                            const std::function<std::size_t(const std::string&)>& upstream_index);
+                                            const std::function<std::size_t(const std::string&)>& upstream_index,
+                                            const std::function<void(const config::RouteSpec&, Route&)>& decorate = {});
 
   // Thread: any (immutable). `host` is the raw Host header value.
   Match match(std::string_view host, std::string_view path, std::string_view method,

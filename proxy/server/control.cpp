@@ -1,39 +1,82 @@
 #include "server/control.hpp"
 
+#include "admin/server.hpp"
 #include "config/load.hpp"
+#include "observe/access_log.hpp"
+#include "observe/metrics.hpp"
 #include "server/listen.hpp"
+#include "server/watcher.hpp"
 #include "server/worker.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
+#include <future>
 #include <random>
+#include <sstream>
 #include <thread>
+
+#ifndef RAMPART_VERSION
+#define RAMPART_VERSION "0.0.0"
+#endif
 
 namespace rampart::server {
 
+namespace asio = boost::asio;
+
+struct Control::Loop {
+  asio::io_context ioc{1};
+  asio::signal_set signals{ioc, SIGINT, SIGTERM, SIGHUP};  // + SIGUSR1, added in run()
+  asio::steady_timer delay{ioc};
+  bool stopping = false;
+};
+
 namespace {
-void print_diagnostics(const std::vector<config::Diagnostic>& diags) {
-  for (const auto& d : diags) std::fprintf(stderr, "%s\n", d.str().c_str());
+
+std::string diagnostics_text(const std::vector<config::Diagnostic>& diags) {
+  std::string out;
+  for (const auto& d : diags) out.append(d.str()).append("\n");
+  return out;
 }
+
+void json_string(std::string_view s, std::string& out) {
+  out += '"';
+  observe::json_escape(s, out);
+  out += '"';
+}
+
 }  // namespace
 
-Control::Control(std::string config_path) : path_(std::move(config_path)) {}
+Control::Control(std::string config_path) : path_(std::move(config_path)), loop_(std::make_unique<Loop>()) {}
 
-Control::~Control() = default;
+Control::~Control() {
+  admin_.reset();  // stop the admin thread before what its handlers use goes away
+  watcher_.reset();
+}
 
-std::shared_ptr<const snapshot::Snapshot> Control::load(std::uint64_t generation, const char* what) {
+std::optional<config::ConfigSpec> Control::load_spec(const char* what) {
   std::vector<config::Diagnostic> diags;
   auto spec = config::load(path_, diags);
-  std::shared_ptr<const snapshot::Snapshot> snap;
-  if (spec) snap = snapshot::build(*spec, generation, diags);
+  if (!spec) {
+    std::fprintf(stderr, "rampart: %s failed: %zu error(s) in %s\n%s", what, diags.size(), path_.c_str(),
+                 diagnostics_text(diags).c_str());
+  }
+  return spec;
+}
+
+std::shared_ptr<const snapshot::Snapshot> Control::compile(const config::ConfigSpec& spec, std::uint64_t generation,
+                                                           const char* what) {
+  std::vector<config::Diagnostic> diags;
+  auto snap = snapshot::build(spec, generation, diags, metrics_.get());
   if (!snap) {
-    std::fprintf(stderr, "rampart: %s failed: %zu error(s) in %s\n", what, diags.size(), path_.c_str());
-    print_diagnostics(diags);
+    std::fprintf(stderr, "rampart: %s failed: %zu error(s) in %s\n%s", what, diags.size(), path_.c_str(),
+                 diagnostics_text(diags).c_str());
   }
   return snap;
 }
@@ -55,17 +98,29 @@ bool Control::open(const config::ListenerSpec& l, std::vector<int>& fds, std::ui
 }
 
 int Control::run() {
-  current_ = load(++generation_, "configuration");
+  auto spec = load_spec("configuration");
+  if (!spec) return 1;
+  const unsigned n = spec->workers ? spec->workers : std::max(1u, std::thread::hardware_concurrency());
+  metrics_ = std::make_unique<observe::Metrics>(n, RAMPART_VERSION);
+  current_ = compile(*spec, ++generation_, "configuration");
   if (!current_) return 1;
-  unsigned n = current_->spec.workers ? current_->spec.workers : std::max(1u, std::thread::hardware_concurrency());
+
+  std::string error;
+  if (spec->access_log.enabled) {
+    access_log_ = observe::AccessLog::open(spec->access_log, n, error);
+    if (!access_log_) {
+      std::fprintf(stderr, "rampart: access log %s: %s\n", spec->access_log.path.c_str(), error.c_str());
+      return 1;
+    }
+  }
   std::random_device rd;
   for (unsigned i = 0; i < n; ++i)
-    workers_.push_back(std::make_unique<Worker>(i, current_, (std::uint64_t(rd()) << 32) ^ rd()));
+    workers_.push_back(std::make_unique<Worker>(i, current_, (std::uint64_t(rd()) << 32) ^ rd(), metrics_->worker(i),
+                                                access_log_ ? &access_log_->shard(i) : nullptr));
 
   for (const auto& l : current_->spec.listeners) {
     std::vector<int> fds;
     std::uint16_t port = 0;
-    std::string error;
     if (!open(l, fds, port, error)) {
       std::fprintf(stderr, "rampart: listener %s: %s\n", l.name.c_str(), error.c_str());
       return 1;
@@ -75,43 +130,173 @@ int Control::run() {
     std::fprintf(stderr, "rampart: listening name=%s address=%s\n", l.name.c_str(),
                  core::HostPort{l.address.host, port}.str().c_str());
   }
+  if (spec->admin.enabled && !start_admin(*spec, error)) {
+    std::fprintf(stderr, "rampart: admin listener %s: %s\n", spec->admin.address.str().c_str(), error.c_str());
+    return 1;
+  }
 
-  boost::asio::io_context ctl;
-  boost::asio::signal_set signals(ctl, SIGINT, SIGTERM, SIGHUP);
   ::signal(SIGPIPE, SIG_IGN);
   for (auto& w : workers_) w->start();
+  metrics_->config_loaded(generation_);
+  ready_ = true;
+  if (spec->watch) watch_files();
   std::fprintf(stderr, "rampart: ready workers=%u generation=%llu\n", n, (unsigned long long)generation_);
 
-  bool stopping = false;
+  auto& loop = *loop_;
+  loop.signals.add(SIGUSR1);
   std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
                                                                              int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      reload();
-      signals.async_wait(on_signal);
-      return;
+      std::string message;
+      reload(message);
+    } else if (sig == SIGUSR1) {
+      std::string why;
+      if (access_log_ && !access_log_->reopen(why))
+        std::fprintf(stderr, "rampart: access log reopen failed: %s\n", why.c_str());
+      else if (access_log_)
+        std::fprintf(stderr, "rampart: access log reopened\n");
+    } else if (!draining_) {
+      // Stop: readiness goes 503 at once; traffic is still served for shutdown_delay so load
+      // balancers notice, then the drain starts. A second SIGTERM skips the delay.
+      draining_ = true;
+      metrics_->set_draining(true);
+      std::shared_ptr<const snapshot::Snapshot> snap;
+      {
+        std::lock_guard lock(current_mu_);
+        snap = current_;
+      }
+      auto delay = snap->spec.shutdown_delay;
+      std::fprintf(stderr, "rampart: shutting down: not ready; draining in %lld ms\n", (long long)delay.count());
+      loop.delay.expires_after(delay);
+      loop.delay.async_wait([&](const boost::system::error_code&) { loop.stopping = true; });
+    } else {
+      loop.delay.cancel();
     }
-    stopping = true;
+    loop.signals.async_wait(on_signal);
   };
-  signals.async_wait(on_signal);
-  while (!stopping && ctl.run_one() > 0) {
+  loop.signals.async_wait(on_signal);
+  while (!loop.stopping && loop.ioc.run_one() > 0) {
   }
 
   // Drain: stop accepting, close idle connections, let exchanges in flight finish until the deadline.
   auto timeout = current_->spec.drain_timeout;
   std::fprintf(stderr, "rampart: draining (up to %lld ms)\n", (long long)timeout.count());
+  watcher_.reset();
   auto deadline = upstream::Clock::now() + timeout;
   for (auto& w : workers_) w->drain(deadline);
   for (auto& w : workers_) w->join();
+  admin_.reset();
+  access_log_.reset();  // flushes
   std::fprintf(stderr, "rampart: stopped\n");
   return 0;
 }
 
-void Control::reload() {
-  auto next = load(generation_ + 1, "reload");
-  if (!next) return;
+bool Control::start_admin(const config::ConfigSpec& spec, std::string& error) {
+  admin::Handlers h;
+  h.metrics = [this] { return metrics_->render(); };
+  h.ready = [this] { return ready_.load() && !draining_.load(); };
+  h.config_yaml = [this] {
+    std::lock_guard lock(current_mu_);
+    return config::dump(current_->spec);
+  };
+  h.upstreams_json = [this] { return upstreams_json(); };
+  h.reload = [this](std::string& message) {
+    // Reloads run on the control thread, like SIGHUP's; the admin thread waits for the outcome.
+    std::promise<std::pair<bool, std::string>> done;
+    auto result = done.get_future();
+    asio::post(loop_->ioc, [this, &done] {
+      std::string m;
+      bool ok = reload(m);
+      done.set_value({ok, m});
+    });
+    auto [ok, m] = result.get();
+    message = m;
+    return ok;
+  };
+  admin_ = admin::Server::start(spec.admin.address, std::move(h), error);
+  if (!admin_) return false;
+  std::fprintf(stderr, "rampart: admin listening address=%s\n",
+               core::HostPort{spec.admin.address.host, admin_->port()}.str().c_str());
+  return true;
+}
+
+std::string Control::upstreams_json() const {
+  std::shared_ptr<const snapshot::Snapshot> snap;
+  {
+    std::lock_guard lock(current_mu_);
+    snap = current_;
+  }
+  // Health checks and ejection arrive with issue #5; until then every endpoint is "unknown"
+  // (never checked) and active requests are in the metrics (rampart_upstream_active_requests).
+  std::string out = "{\"generation\":" + std::to_string(snap->generation) + ",\"upstreams\":[";
+  for (std::size_t i = 0; i < snap->upstreams.size(); ++i) {
+    const auto& g = snap->upstreams[i];
+    if (i) out += ',';
+    out += "{\"name\":";
+    json_string(g.name, out);
+    out += ",\"balancer\":\"round_robin\",\"max_idle_per_endpoint\":" + std::to_string(g.max_idle_per_endpoint) +
+           ",\"idle_timeout_s\":" + std::to_string(std::chrono::duration<double>(g.idle_timeout).count()) +
+           ",\"max_requests_per_connection\":" + std::to_string(g.max_requests_per_connection) + ",\"endpoints\":[";
+    for (std::size_t e = 0; e < g.endpoints.size(); ++e) {
+      const auto& ep = g.endpoints[e];
+      if (e) out += ',';
+      out += "{\"address\":";
+      json_string(ep.address.str(), out);
+      out += ",\"resolved\":";
+      std::ostringstream resolved;
+      resolved << ep.resolved;
+      json_string(resolved.str(), out);
+      out += ",\"health\":\"unknown\",\"ejected\":false}";
+    }
+    out += "]}";
+  }
+  out += "]}\n";
+  return out;
+}
+
+void Control::watch_files() {
+  if (!watcher_)
+    watcher_ = std::make_unique<Watcher>(loop_->ioc, std::chrono::milliseconds(500), [this] {
+      std::string message;
+      std::fprintf(stderr, "rampart: configuration files changed\n");
+      reload(message);
+    });
+  std::string error;
+  if (!watcher_->watch(current_->spec.files, error))
+    std::fprintf(stderr, "rampart: not watching the configuration files: %s\n", error.c_str());
+}
+
+bool Control::reload(std::string& message) {
+  auto spec = load_spec("reload");
+  std::shared_ptr<const snapshot::Snapshot> next;
+  if (spec) next = compile(*spec, generation_ + 1, "reload");
+  if (!next) {
+    metrics_->reload_result(false, generation_);
+    message = "reload failed; generation " + std::to_string(generation_) + " stays in service";
+    return false;
+  }
   if (next->spec.workers != current_->spec.workers)
     std::fprintf(stderr, "rampart: reload: 'workers' changes take effect on restart\n");
+  if (next->spec.admin.address != current_->spec.admin.address ||
+      next->spec.admin.enabled != current_->spec.admin.enabled)
+    std::fprintf(stderr, "rampart: reload: 'admin' changes take effect on restart\n");
+  if (next->spec.access_log.path != current_->spec.access_log.path && access_log_)
+    std::fprintf(stderr, "rampart: reload: a new access_log.path takes effect on restart\n");
+
+  // An access log enabled by this reload starts now (one stays open once started: workers hold
+  // its shards until they exit).
+  std::string error;
+  if (next->spec.access_log.enabled && !access_log_) {
+    access_log_ = observe::AccessLog::open(next->spec.access_log, static_cast<unsigned>(workers_.size()), error);
+    if (!access_log_) {
+      std::fprintf(stderr, "rampart: reload failed: access log %s: %s\n", next->spec.access_log.path.c_str(),
+                   error.c_str());
+      metrics_->reload_result(false, generation_);
+      message = "reload failed: access log: " + error;
+      return false;
+    }
+  }
 
   // Listener diff by name: unchanged addresses keep their sockets (and connections).
   std::map<std::string, std::vector<int>> added;
@@ -125,17 +310,15 @@ void Control::reload() {
     }
     std::vector<int> fds;
     std::uint16_t port = 0;
-    std::string error;
     bool clash = it != listeners_.end() && it->second.address.port == l.address.port && l.address.port != 0;
-    if (clash) {
-      // Same port, new host part: the old socket must go first; do it as remove + add.
-      removed.push_back(l.name);
-    }
+    if (clash) removed.push_back(l.name);  // same port, new host part: remove first, then add
     if (!open(l, fds, port, error)) {
       std::fprintf(stderr, "rampart: reload failed: listener %s: %s\n", l.name.c_str(), error.c_str());
       for (auto& [name, f] : added)
         for (int fd : f) ::close(fd);
-      return;
+      metrics_->reload_result(false, generation_);
+      message = "reload failed: listener " + l.name + ": " + error;
+      return false;
     }
     if (it != listeners_.end() && !clash) removed.push_back(l.name);
     added[l.name] = std::move(fds);
@@ -145,10 +328,13 @@ void Control::reload() {
     if (!next_listeners.count(name)) removed.push_back(name);
 
   generation_ = next->generation;
-  current_ = next;
-  for (auto& w : workers_) {
-    for (const auto& name : removed) w->remove_listener(name);
-    w->set_snapshot(next);
+  {
+    std::lock_guard lock(current_mu_);
+    current_ = next;
+  }
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    for (const auto& name : removed) workers_[i]->remove_listener(name);
+    workers_[i]->set_snapshot(next, access_log_ ? &access_log_->shard(static_cast<unsigned>(i)) : nullptr);
   }
   for (auto& [name, fds] : added) {
     for (std::size_t i = 0; i < fds.size(); ++i) workers_[i]->add_listener(name, fds[i]);
@@ -156,7 +342,16 @@ void Control::reload() {
                  core::HostPort{next_listeners[name].address.host, next_listeners[name].port}.str().c_str());
   }
   listeners_ = std::move(next_listeners);
-  std::fprintf(stderr, "rampart: reload ok generation=%llu\n", (unsigned long long)generation_);
+  metrics_->reload_result(true, generation_);
+  if (next->spec.watch)
+    watch_files();
+  else  // not from inside the watcher's own callback: after it returns
+    asio::post(loop_->ioc, [this] {
+      if (!current_->spec.watch) watcher_.reset();
+    });
+  message = "reload ok generation=" + std::to_string(generation_);
+  std::fprintf(stderr, "rampart: %s\n", message.c_str());
+  return true;
 }
 
 }  // namespace rampart::server

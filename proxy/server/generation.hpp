@@ -13,10 +13,11 @@
 namespace rampart::server {
 
 struct Generation {
-  explicit Generation(std::shared_ptr<const snapshot::Snapshot> s)
-      : snap(std::move(s)), rr(snap->upstreams.size(), 0) {}
+  Generation(std::shared_ptr<const snapshot::Snapshot> s, observe::AccessLogShard* log)
+      : snap(std::move(s)), rr(snap->upstreams.size(), 0), access_log(log) {}
   std::shared_ptr<const snapshot::Snapshot> snap;
   std::vector<std::uint32_t> rr;  // next endpoint per upstream group
+  observe::AccessLogShard* access_log = nullptr;  // this worker's access-log writer; null when off
   std::uint32_t refs = 0;
 };
 

@@ -17,6 +17,9 @@ struct ExchangeScratch {
   std::string out;         // serialized heads
   std::string target;      // upstream request target
   std::string request_id;
+  // Copies of what the access log prints from the request (only for logged exchanges: the head
+  // bytes may be gone by the time the exchange ends).
+  std::string log_method, log_host, log_path, log_query, log_user_agent, log_referer, log_flags;
 };
 
 // Per worker; not thread-safe.

@@ -10,6 +10,7 @@
 #include "server/session.hpp"
 
 #include "http/forward.hpp"
+#include "observe/flags.hpp"
 #include "server/worker.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -105,12 +106,26 @@ struct Session::Exchange {
   Clock::time_point header_deadline{};
   Clock::time_point body_deadline{};
   std::uint64_t body_progress = 0;
+  // What metrics and the access log record about the exchange.
+  Clock::time_point start{};
+  std::chrono::system_clock::time_point wall{};
+  std::uint64_t bytes_received = 0;  // head and body bytes read from the client
+  std::uint64_t bytes_sent = 0;      // bytes written to the client
+  int status = 0;                    // status of the final response sent (0: none)
+  const snapshot::UpstreamGroup* group = nullptr;
+  const snapshot::Endpoint* endpoint = nullptr;  // the last endpoint tried
+  int upstream_status = 0;
+  Clock::time_point upstream_start{}, upstream_end{};
+  observe::FlagSet flags;
+  bool log = false;  // this exchange goes to the access log (route setting and sampling)
 };
 
-Session::Session(Worker& worker, tcp::socket socket, std::string listener, std::string scheme)
+Session::Session(Worker& worker, tcp::socket socket, std::string listener, std::uint32_t listener_metrics,
+                 std::string scheme)
     : worker_(worker),
       client_(std::move(socket)),
       listener_(std::move(listener)),
+      listener_metrics_(listener_metrics),
       scheme_(std::move(scheme)),
       in_(&worker.blocks()) {
   boost::system::error_code ec;
@@ -120,14 +135,17 @@ Session::Session(Worker& worker, tcp::socket socket, std::string listener, std::
     client_ip_ = addr.is_v6() && addr.to_v6().is_v4_mapped()
                      ? asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).to_string()
                      : addr.to_string();
+    client_port_ = peer.port();
     if (auto ip = core::parse_ip(client_ip_)) client_trusted_ = worker_.generation()->snap->is_trusted(*ip);
   }
+  worker_.metrics().connection_opened(listener_metrics_);
   client_.set_option(tcp::no_delay(true), ec);
   registration_ = worker_.enlist(this);
 }
 
 Session::~Session() {
   if (sc_) worker_.scratch().give(std::move(sc_));
+  worker_.metrics().connection_closed(listener_metrics_);
   worker_.delist(registration_);
 }
 
@@ -189,17 +207,27 @@ awaitable<bool> Session::run() {
     // pins none, so a reload applies to its next request).
     Exchange ex;
     ex.gen = worker_.generation();
+    ex.start = Clock::now();
+    ex.wall = std::chrono::system_clock::now();
     if (!ok) {
-      if (perr.status != 0) co_await send_error(ex, perr.status, perr.reason);
+      if (perr.status != 0) {
+        ex.flags.set(perr.status == 408 ? observe::Flag::DT : observe::Flag::IH);
+        ex.bytes_received = in_.size();
+        co_await send_error(ex, perr.status, perr.reason);
+        finish(ex, /*parsed=*/false);
+      }
       co_return false;
     }
+    ex.bytes_received = sc_->req.head_size;
     ++served_;
     ex.head = sc_->req.method == http::Method::head;
     ex.version_minor = sc_->req.version_minor;
     ex.keep_alive = sc_->req.keep_alive && !sc_->req.upgrade && served_ < ex.snap().defaults.keepalive_requests &&
                     !worker_.draining();
     ex.request_body_done = sc_->req.body == http::BodyKind::none;
-    if (!co_await handle(ex)) co_return false;
+    const bool keep = co_await handle(ex);
+    finish(ex, /*parsed=*/true);
+    if (!keep) co_return false;
   }
 }
 
@@ -281,6 +309,76 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& parked)
 }
 
 // ---------------------------------------------------------------------------------------------
+// Observability: what an exchange leaves behind in metrics and the access log.
+void Session::keep_for_log(Exchange& ex) {
+  auto header = [&](std::string_view name) {
+    for (const auto& h : sc_->req.headers)
+      if (http::iequals(h.name, name)) return h.value;
+    return std::string_view{};
+  };
+  sc_->log_method.assign(sc_->req.method_text);
+  sc_->log_host.assign(sc_->req.host);
+  sc_->log_path.assign(sc_->req.path);
+  sc_->log_query.assign(sc_->req.query);
+  sc_->log_user_agent.assign(header("user-agent"));
+  sc_->log_referer.assign(header("referer"));
+}
+
+void Session::finish(Exchange& ex, bool parsed) {
+  const auto now = Clock::now();
+  const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
+  const double duration = seconds(now - ex.start);
+  auto& metrics = worker_.metrics();
+  const auto method = parsed ? observe::method_class(sc_->req.method_text) : observe::MethodClass::other;
+  metrics.request(ex.route ? ex.route->metrics_id : 0, method, ex.status, duration, ex.bytes_received,
+                  ex.bytes_sent);
+  std::optional<double> upstream_s;
+  if (ex.group) {
+    metrics.upstream_active(ex.group->metrics_id, -1);
+    if (ex.endpoint) {
+      const auto end = ex.upstream_end == Clock::time_point{} ? now : ex.upstream_end;
+      upstream_s = seconds(end - ex.upstream_start);
+      metrics.upstream_request(ex.group->metrics_id, ex.endpoint->metrics_id, ex.upstream_status, *upstream_s);
+    }
+  }
+  if (!ex.log && !(parsed == false && ex.snap().spec.access_log.enabled)) return;
+  observe::AccessLogShard* shard = ex.gen->access_log;
+  if (!shard) return;
+  if (!parsed) {
+    // A request we could not parse: log what is known.
+    for (auto* s : {&sc_->log_method, &sc_->log_host, &sc_->log_path, &sc_->log_query, &sc_->log_user_agent,
+                    &sc_->log_referer})
+      s->clear();
+  }
+  sc_->log_flags.clear();
+  ex.flags.append_to(sc_->log_flags);
+  observe::AccessRecord r;
+  r.ts = ex.wall;
+  r.request_id = sc_->request_id;
+  r.client_ip = client_ip_;
+  r.client_port = client_port_;
+  r.method = sc_->log_method;
+  r.scheme = scheme_;
+  r.host = sc_->log_host;
+  r.path = sc_->log_path;
+  r.query = sc_->log_query;
+  r.protocol = ex.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+  r.status = ex.status;
+  r.bytes_received = ex.bytes_received;
+  r.bytes_sent = ex.bytes_sent;
+  r.duration_s = duration;
+  r.upstream_duration_s = upstream_s;
+  if (ex.route) r.route = ex.route->name;
+  if (ex.group) r.upstream = ex.group->name;
+  if (ex.endpoint) r.upstream_addr = ex.endpoint->key.substr(ex.endpoint->key.find('|') + 1);
+  r.upstream_status = ex.upstream_status;
+  r.flags = sc_->log_flags;
+  r.user_agent = sc_->log_user_agent;
+  r.referer = sc_->log_referer;
+  if (!shard->log(r, ex.snap().access_log_fields)) metrics.access_log_dropped(1);
+}
+
+// ---------------------------------------------------------------------------------------------
 // One exchange: route, then answer locally or proxy.
 awaitable<bool> Session::handle(Exchange& ex) {
   const auto& snap = ex.snap();
@@ -298,7 +396,11 @@ awaitable<bool> Session::handle(Exchange& ex) {
   const route::Table* table = snap.table_for(listener_);
   route::Match m = table ? table->match(sc_->req.host, sc_->req.path, sc_->req.method_text, sc_->req.headers) : route::Match{};
   ex.route = m.route;
+  ex.log = ex.route ? ex.route->access_log && worker_.sample(ex.route->access_log_sample)
+                    : snap.spec.access_log.enabled && worker_.sample(snap.spec.access_log.sample);
+  if (ex.log) keep_for_log(ex);
   if (!ex.route) {
+    ex.flags.set(observe::Flag::NR);
     if (!co_await discard_request_body(ex)) co_return false;
     co_return co_await send_error(ex, 404, "no route");
   }
@@ -306,6 +408,7 @@ awaitable<bool> Session::handle(Exchange& ex) {
     case route::Action::proxy:
       co_return co_await proxy(ex);
     case route::Action::redirect: {
+      ex.flags.set(observe::Flag::LR);
       std::string extra = "Location: ";
       extra += ex.route->redirect_location(scheme_, sc_->req.host, sc_->req.path, sc_->req.query);
       extra += "\r\n";
@@ -314,6 +417,7 @@ awaitable<bool> Session::handle(Exchange& ex) {
       co_return co_await send_local(ex, ex.route->redirect.status, {}, {}, extra, ex.keep_alive);
     }
     case route::Action::respond: {
+      ex.flags.set(observe::Flag::LR);
       std::string extra;
       append_header_lines(ex.route->response_headers, extra);
       if (!co_await discard_request_body(ex)) co_return false;
@@ -330,6 +434,7 @@ awaitable<bool> Session::discard_request_body(Exchange& ex) {
   in_.consume(sc_->req.head_size);
   if (sc_->req.body == http::BodyKind::content_length && in_.size() >= sc_->req.content_length) {
     in_.consume(sc_->req.content_length);
+    ex.bytes_received += sc_->req.content_length;
     ex.request_body_done = true;
   } else if (sc_->req.body != http::BodyKind::none) {
     ex.keep_alive = false;
@@ -345,7 +450,12 @@ awaitable<bool> Session::send_local(Exchange& ex, int status, std::string_view c
   set_phase(Phase::client_write, ex.snap().defaults.send_timeout);
   auto [ec, n] = co_await asio::async_write(client_, asio::buffer(sc_->out), nothrow);
   ex.response_started = true;
-  if (ec) co_return false;
+  ex.bytes_sent += n;
+  if (ec) {
+    ex.flags.set(observe::Flag::DC);
+    co_return false;
+  }
+  ex.status = status;
   if (!keep_alive) {
     // Lingering close: stop sending, then drain what the client still sends for a moment so the
     // kernel does not answer its unread bytes with a reset that could destroy our response.
@@ -384,8 +494,11 @@ awaitable<upstream::ConnectionPtr> Session::connect(Exchange& ex, const tcp::end
   conn->key = key;
   upstream_ = conn.get();
   set_phase(Phase::upstream_connect, ex.route->connect_timeout);
+  const auto started = Clock::now();
   auto [ec] = co_await conn->socket.async_connect(to, nothrow);
   upstream_ = nullptr;
+  worker_.metrics().upstream_connect(ex.group->metrics_id, !ec,
+                                     std::chrono::duration<double>(Clock::now() - started).count());
   if (ec) {
     // Refused or unreachable: 502. No answer within connect_timeout: 503 (nothing reachable in time).
     failure_status = timed_out() ? 503 : 502;
@@ -408,6 +521,7 @@ awaitable<int> Session::send_request_body(Exchange& ex, upstream::Connection& up
   if (in_.empty() && sc_->req.expect_continue) {
     set_phase(Phase::client_write, ex.snap().defaults.send_timeout);
     auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), nothrow);
+    ex.bytes_sent += n;
     if (ec) co_return -1;
   }
   if (in_.capacity() < kStreamBuffer) in_.reserve(kStreamBuffer);
@@ -436,6 +550,7 @@ awaitable<int> Session::send_request_body(Exchange& ex, upstream::Connection& up
         auto [ec, n] = co_await asio::async_write(up.socket, asio::buffer(in_.data().data(), take), nothrow);
         if (ec) co_return 502;
         in_.consume(take);
+        ex.bytes_received += take;
         remaining -= take;
       }
       if (remaining == 0) co_return 0;
@@ -475,6 +590,7 @@ awaitable<int> Session::send_request_body(Exchange& ex, upstream::Connection& up
       if (ec) co_return 502;
     }
     in_.consume(used);
+    ex.bytes_received += used;
     if (done) co_return 0;
     if (framer->full()) continue;
     if (int st = co_await read_more()) co_return st;
@@ -493,6 +609,8 @@ awaitable<bool> Session::stream_response_body(Exchange& ex, upstream::Connection
     set_phase(Phase::client_write, send_timeout);
     auto [ec, n] = co_await asio::async_write(client_, bufs, nothrow);
     ex.response_started = true;
+    ex.bytes_sent += n;
+    if (ec) ex.flags.set(observe::Flag::DC);
     co_return !ec;
   };
   auto read_upstream = [&]() -> awaitable<std::size_t> {
@@ -627,12 +745,18 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   if (sc_->req.body == http::BodyKind::content_length && route.max_body_size &&
       sc_->req.content_length > route.max_body_size) {
     ex.keep_alive = false;
+    ex.flags.set(observe::Flag::IH);
     co_return co_await send_error(ex, 413, "request body too large");
   }
+  ex.group = &group;
   if (group.endpoints.empty()) {
+    ex.flags.set(observe::Flag::UH);
     co_await discard_request_body(ex);
     co_return co_await send_error(ex, 503, "no endpoint");
   }
+  auto& metrics = worker_.metrics();
+  metrics.upstream_active(group.metrics_id, +1);
+  ex.upstream_start = Clock::now();
 
   // Serialize the upstream request head now: after this, nothing refers to the request bytes.
   sc_->target.clear();
@@ -659,13 +783,16 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   bool got_response = false;
   for (int attempt = 0; attempt < 2 && !got_response; ++attempt) {
     const auto& ep = group.endpoints[ex.gen->rr[route.upstream]++ % group.endpoints.size()];
+    ex.endpoint = &ep;
     const std::string* key = pool.intern(ep.key);
     up = attempt == 0 ? pool.take(ep.key, Clock::now()) : nullptr;
     if (up && !replayable && is_stale(up->socket)) up.reset();
+    if (up) metrics.upstream_reuse(group.metrics_id);
     if (!up) {
       int status = 502;
       up = co_await connect(ex, ep.resolved, key, status);
       if (!up) {
+        ex.flags.set(observe::Flag::UF);
         ex.keep_alive = ex.keep_alive && replayable;
         if (replayable) { in_.consume(inline_body); ex.request_body_done = true; }
         co_return co_await send_error(ex, status, "upstream connect failed");
@@ -681,14 +808,21 @@ awaitable<bool> Session::proxy(Exchange& ex) {
     auto [wec, wn] = co_await asio::async_write(up->socket, b, nothrow);
     if (wec) {
       upstream_ = nullptr;
-      if (reused && replayable && attempt == 0) continue;  // the idle connection was dead: try a fresh one
+      if (reused && replayable && attempt == 0) {  // the idle connection was dead: try a fresh one
+        ex.flags.set(observe::Flag::URX);
+        metrics.upstream_retry(group.metrics_id);
+        continue;
+      }
       in_.consume(inline_body);
+      ex.flags.set(timed_out() ? observe::Flag::UT : observe::Flag::UC);
       co_return co_await send_error(ex, timed_out() ? 504 : 502, "upstream write failed");
     }
     if (!replayable) {
       int st = co_await send_request_body(ex, *up);
       if (st != 0) {
         upstream_ = nullptr;
+        ex.flags.set(st < 0 ? observe::Flag::DC : st == 408 ? observe::Flag::DT : st == 502 ? observe::Flag::UC
+                                                                                          : observe::Flag::IH);
         if (st < 0) co_return false;
         ex.keep_alive = false;
         co_return co_await send_error(ex, st, "request body");
@@ -705,12 +839,14 @@ awaitable<bool> Session::proxy(Exchange& ex) {
         upstream_ = nullptr;
         in_.consume(inline_body);
         ex.request_body_done = true;
+        ex.flags.set(observe::Flag::UPE);
         co_return co_await send_error(ex, 502, "invalid upstream response");
       }
       if (pr == http::ParseResult::complete) {
         if (sc_->resp.status >= 200 || (sc_->resp.status == 101 && upgrade)) break;
         if (sc_->resp.status == 101) {  // 101 without an upgrade request: a protocol violation
           upstream_ = nullptr;
+          ex.flags.set(observe::Flag::UPE);
           co_return co_await send_error(ex, 502, "unexpected 101");
         }
         if (sc_->resp.status != 100 && ex.version_minor >= 1) {  // 100 is ours to send; HTTP/1.0 knows no 1xx
@@ -718,7 +854,12 @@ awaitable<bool> Session::proxy(Exchange& ex) {
           http::write_downstream_response(sc_->resp, route.response_headers, {sc_->request_id, true, ex.head, false}, sc_->out);
           set_phase(Phase::client_write, route.send_timeout);
           auto [cec, cn] = co_await asio::async_write(client_, asio::buffer(sc_->out), nothrow);
-          if (cec) { upstream_ = nullptr; co_return false; }
+          ex.bytes_sent += cn;
+          if (cec) {
+            upstream_ = nullptr;
+            ex.flags.set(observe::Flag::DC);
+            co_return false;
+          }
         }
         up->input.consume(sc_->resp.head_size);
         set_phase(Phase::upstream_header, route.read_timeout);
@@ -729,6 +870,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
         if (up->input.write_space() < 512) {
           if (up->input.capacity() >= up_limits.max_header_bytes + 1024) {
             upstream_ = nullptr;
+            ex.flags.set(observe::Flag::UPE);
             co_return co_await send_error(ex, 502, "upstream response head too large");
           }
           up->input.reserve(std::max<std::size_t>(kInitialBuffer, up->input.capacity() * 2));
@@ -739,9 +881,14 @@ awaitable<bool> Session::proxy(Exchange& ex) {
       if (rec) {
         const bool timeout = timed_out();
         upstream_ = nullptr;
-        if (!timeout && received == 0 && reused && replayable && attempt == 0) break;  // dead idle connection: retry
+        if (!timeout && received == 0 && reused && replayable && attempt == 0) {  // dead idle connection: retry
+          ex.flags.set(observe::Flag::URX);
+          metrics.upstream_retry(group.metrics_id);
+          break;
+        }
         in_.consume(inline_body);
         ex.request_body_done = replayable || ex.request_body_done;
+        ex.flags.set(timeout ? observe::Flag::UT : observe::Flag::UC);
         co_return co_await send_error(ex, timeout ? 504 : 502,
                                       timeout ? "upstream response timeout" : "upstream closed");
       }
@@ -749,13 +896,16 @@ awaitable<bool> Session::proxy(Exchange& ex) {
       up->input.commit(rn);
     }
     got_response = upstream_ != nullptr;
+    if (got_response) ex.upstream_status = sc_->resp.status;
   }
   if (!got_response) {
     in_.consume(inline_body);
     ex.request_body_done = true;
+    ex.flags.set(observe::Flag::UC);
     co_return co_await send_error(ex, 502, "upstream failed");
   }
   in_.consume(inline_body);
+  ex.bytes_received += inline_body;
   ex.request_body_done = true;
 
   // The response head goes downstream with the first body bytes.
@@ -765,6 +915,9 @@ awaitable<bool> Session::proxy(Exchange& ex) {
     up->input.consume(sc_->resp.head_size);
     set_phase(Phase::client_write, route.send_timeout);
     auto [cec, cn] = co_await asio::async_write(client_, asio::buffer(sc_->out), nothrow);
+    ex.bytes_sent += cn;
+    ex.status = 101;
+    ex.upstream_end = Clock::now();
     if (!cec) co_await tunnel(*up);
     upstream_ = nullptr;
     co_return false;
@@ -779,9 +932,12 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   rinfo.client_http11 = ex.version_minor >= 1;
   http::write_downstream_response(sc_->resp, route.response_headers, rinfo, sc_->out);
   up->input.consume(sc_->resp.head_size);
+  ex.status = sc_->resp.status;
   const bool complete = co_await stream_response_body(ex, *up, sc_->resp, chunk_to_client);
   upstream_ = nullptr;
+  ex.upstream_end = Clock::now();
   if (!complete) {
+    if (!ex.flags.has(observe::Flag::DC)) ex.flags.set(timed_out() ? observe::Flag::UT : observe::Flag::UC);
     // Bad framing or a failure before anything reached the client still gets a proper answer.
     if (!ex.response_started) co_return co_await send_error(ex, timed_out() ? 504 : 502, "upstream body");
     co_return false;

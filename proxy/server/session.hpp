@@ -35,7 +35,8 @@ class Session {
     tunnel,           // upgraded connection: no deadline (idle tunnels live until either side closes)
   };
 
-  Session(Worker& worker, boost::asio::ip::tcp::socket socket, std::string listener, std::string scheme);
+  Session(Worker& worker, boost::asio::ip::tcp::socket socket, std::string listener, std::uint32_t listener_metrics,
+          std::string scheme);
   ~Session();
 
   // The coroutine that owns the session for its whole life.
@@ -68,13 +69,19 @@ class Session {
   boost::asio::awaitable<std::size_t> read_client(std::size_t max);
 
   void set_phase(Phase p, core::Duration timeout);
+  // Copies the request fields the access log prints (the head bytes do not outlive the exchange).
+  void keep_for_log(Exchange& ex);
+  // Records the exchange in metrics and, when chosen, the access log. `parsed`: a head was parsed.
+  void finish(Exchange& ex, bool parsed);
   bool timed_out() const { return has_expired_; }
 
   Worker& worker_;
   boost::asio::ip::tcp::socket client_;
   std::string listener_;
+  std::uint32_t listener_metrics_ = 0;
   std::string scheme_;
   std::string client_ip_;
+  std::uint16_t client_port_ = 0;
   bool client_trusted_ = false;
   core::FlatBuffer in_;
   std::unique_ptr<ExchangeScratch> sc_;  // borrowed from the worker while an exchange runs

@@ -18,8 +18,9 @@ using tcp = asio::ip::tcp;
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr auto kTick = std::chrono::milliseconds(100);
 
-Worker::Worker(unsigned id, std::shared_ptr<const snapshot::Snapshot> snap, std::uint64_t seed)
-    : id_(id), gen_(new Generation(std::move(snap))), rng_state_(seed) {}
+Worker::Worker(unsigned id, std::shared_ptr<const snapshot::Snapshot> snap, std::uint64_t seed,
+               observe::WorkerMetrics& metrics, observe::AccessLogShard* access_log)
+    : id_(id), gen_(new Generation(std::move(snap), access_log)), rng_state_(seed), metrics_(metrics) {}
 
 Worker::~Worker() { join(); }
 
@@ -76,14 +77,14 @@ void Worker::remove_listener(const std::string& listener) {
   });
 }
 
-void Worker::set_snapshot(std::shared_ptr<const snapshot::Snapshot> snap) {
-  asio::post(ioc_, [this, snap = std::move(snap)]() mutable {
+void Worker::set_snapshot(std::shared_ptr<const snapshot::Snapshot> snap, observe::AccessLogShard* access_log) {
+  asio::post(ioc_, [this, snap = std::move(snap), access_log]() mutable {
     // Idle connections of pools that left the config are closed; the others stay warm.
     std::vector<std::string> keep;
     for (const auto& g : snap->upstreams)
       for (const auto& e : g.endpoints) keep.push_back(e.key);
     pool_.retain(keep);
-    gen_ = GenerationRef(new Generation(std::move(snap)));
+    gen_ = GenerationRef(new Generation(std::move(snap), access_log));
   });
 }
 
@@ -102,15 +103,22 @@ void Worker::drain(upstream::Clock::time_point deadline) {
   });
 }
 
+std::uint64_t Worker::next_random() {
+  std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+bool Worker::sample(double rate) {
+  if (rate >= 1.0) return true;
+  if (rate <= 0.0) return false;
+  return static_cast<double>(next_random() >> 11) * 0x1.0p-53 < rate;
+}
+
 void Worker::new_request_id(std::string& out) {
   static constexpr char hex[] = "0123456789abcdef";
-  auto next = [this] {
-    std::uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  std::uint64_t a = next(), b = next();
+  std::uint64_t a = next_random(), b = next_random();
   out.resize(32);
   for (int i = 0; i < 16; ++i) {
     out[i] = hex[(a >> (i * 4)) & 0xf];
@@ -129,8 +137,22 @@ asio::awaitable<void> Worker::accept_loop(std::shared_ptr<Listener> l) {
       co_await backoff.async_wait(nothrow);
       continue;
     }
-    auto session = std::make_unique<Session>(*this, std::move(socket), l->name, "http");
+    const auto& ids = gen_->snap->listener_metrics;
+    auto id = ids.find(l->name);
+    auto session = std::make_unique<Session>(*this, std::move(socket), l->name, id == ids.end() ? 0 : id->second, "http");
     asio::co_spawn(ioc_, Session::run_owned(std::move(session)), asio::detached);
+  }
+}
+
+// The idle-connection gauge per upstream, as deltas from what this worker reported last.
+void Worker::report_idle_connections() {
+  for (const auto& g : gen_->snap->upstreams) {
+    std::size_t idle = 0;
+    for (const auto& e : g.endpoints) idle += pool_.idle_count(e.key);
+    if (g.metrics_id >= idle_reported_.size()) idle_reported_.resize(g.metrics_id + 1, 0);
+    auto& last = idle_reported_[g.metrics_id];
+    if (idle != last) metrics_.upstream_idle(g.metrics_id, static_cast<int>(idle) - static_cast<int>(last));
+    last = idle;
   }
 }
 
@@ -148,6 +170,7 @@ asio::awaitable<void> Worker::ticker() {
       for (Session* s : std::vector<Session*>(sessions_.begin(), sessions_.end())) s->on_tick(now);
     }
     pool_.expire(now);
+    report_idle_connections();
     if (draining_ && sessions_.empty()) co_return;
   }
 }

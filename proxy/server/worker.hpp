@@ -17,6 +17,7 @@
 #include "core/block_pool.hpp"
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace rampart::server {
 
@@ -24,7 +25,9 @@ class Session;
 
 class Worker {
  public:
-  Worker(unsigned id, std::shared_ptr<const snapshot::Snapshot> snap, std::uint64_t seed);
+  // `metrics` and `access_log` (null when off) outlive the worker.
+  Worker(unsigned id, std::shared_ptr<const snapshot::Snapshot> snap, std::uint64_t seed,
+         observe::WorkerMetrics& metrics, observe::AccessLogShard* access_log);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
   ~Worker();
@@ -35,7 +38,7 @@ class Worker {
   // Takes ownership of a bound, listening socket (fd) for `listener`.
   void add_listener(const std::string& listener, int fd);
   void remove_listener(const std::string& listener);
-  void set_snapshot(std::shared_ptr<const snapshot::Snapshot> snap);
+  void set_snapshot(std::shared_ptr<const snapshot::Snapshot> snap, observe::AccessLogShard* access_log);
   // Stops accepting, closes idle connections, lets exchanges in flight finish until `deadline`,
   // then closes what is left. The thread ends once no session remains.
   void drain(upstream::Clock::time_point deadline);
@@ -49,6 +52,9 @@ class Worker {
   bool draining() const { return draining_; }
   // 32 lower-case hex digits (128 random bits) into `out`.
   void new_request_id(std::string& out);
+  // True with probability `rate` (access-log sampling).
+  bool sample(double rate);
+  observe::WorkerMetrics& metrics() { return metrics_; }
 
   // Session bookkeeping (the ticker enforces their deadlines).
   std::list<Session*>::iterator enlist(Session* s) { return sessions_.insert(sessions_.end(), s); }
@@ -61,6 +67,8 @@ class Worker {
   };
   boost::asio::awaitable<void> accept_loop(std::shared_ptr<Listener> l);
   boost::asio::awaitable<void> ticker();
+  void report_idle_connections();
+  std::vector<std::size_t> idle_reported_;  // by upstream metrics id
 
   unsigned id_;
   // Declared before ioc_: sessions destroyed with the io_context still give blocks and scratch
@@ -78,6 +86,8 @@ class Worker {
   bool draining_ = false;
   upstream::Clock::time_point drain_deadline_{};
   std::uint64_t rng_state_;  // splitmix64: request ids need to be unique, not secret
+  std::uint64_t next_random();
+  observe::WorkerMetrics& metrics_;
 };
 
 }  // namespace rampart::server

@@ -56,7 +56,7 @@ bool Snapshot::is_trusted(const core::IpAddress& peer) const {
 }
 
 std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint64_t generation,
-                                      std::vector<config::Diagnostic>& diagnostics) {
+                                      std::vector<config::Diagnostic>& diagnostics, observe::Metrics* metrics) {
   auto snap = std::make_shared<Snapshot>();
   snap->generation = generation;
   snap->spec = spec;
@@ -64,6 +64,9 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
   snap->limits.max_request_line = spec.defaults.max_request_line;
   snap->limits.max_header_bytes = spec.defaults.max_header_bytes;
   snap->limits.max_headers = spec.defaults.max_headers;
+  snap->access_log_fields = observe::FieldSet::from(spec.access_log);
+  if (metrics)
+    for (const auto& l : spec.listeners) snap->listener_metrics[l.name] = metrics->listener_id(l.name);
 
   std::unordered_map<std::string, std::size_t> index;
   bool ok = true;
@@ -74,10 +77,12 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
     g.max_idle_per_endpoint = us.max_idle_per_endpoint;
     g.idle_timeout = us.idle_timeout;
     g.max_requests_per_connection = us.max_requests_per_connection;
+    if (metrics) g.metrics_id = metrics->upstream_id(us.name);
     for (std::size_t e = 0; e < us.endpoints.size(); ++e) {
       Endpoint ep;
       ep.address = us.endpoints[e];
       ep.key = us.name + "|" + ep.address.str();
+      if (metrics) ep.metrics_id = metrics->endpoint_id(us.name, ep.address.str());
       std::string error;
       if (!resolve(ep.address, ep.resolved, error)) {
         diagnostics.push_back({us.mark, error, "upstreams[" + std::to_string(u) + "].endpoints[" + std::to_string(e) + "]"});
@@ -92,6 +97,11 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
   if (!ok) return nullptr;
 
   auto lookup = [&](const std::string& name) { return index.at(name); };
+  auto decorate = [&](const config::RouteSpec& rs, route::Route& r) {
+    if (metrics) r.metrics_id = metrics->route_id(r.server_name, r.name);
+    r.access_log = spec.access_log.enabled && rs.access_log.value_or(true);
+    r.access_log_sample = rs.access_log_sample.value_or(spec.access_log.sample);
+  };
   try {
     for (const auto& l : spec.listeners) {
       // Each listener routes over the servers bound to it (a server without `listeners:` is on all).
@@ -103,7 +113,7 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
         for (const auto& n : s.listeners) on = on || n == l.name;
         if (on) filtered.servers.push_back(s);
       }
-      snap->tables.emplace(l.name, route::Table::build(filtered, lookup));
+      snap->tables.emplace(l.name, route::Table::build(filtered, lookup, decorate));
     }
   } catch (const std::exception& e) {
     diagnostics.push_back({{}, e.what(), "servers"});

@@ -54,6 +54,11 @@ void Pool::clear() {
   for (auto& [key, e] : entries_) e.idle.clear();
 }
 
+std::size_t Pool::idle_count(const std::string& key) const {
+  auto it = entries_.find(key);
+  return it == entries_.end() ? 0 : it->second.idle.size();
+}
+
 std::size_t Pool::idle_count() const {
   std::size_t n = 0;
   for (const auto& [key, e] : entries_) n += e.idle.size();

@@ -58,6 +58,7 @@ class Pool {
   void clear();
 
   std::size_t idle_count() const;
+  std::size_t idle_count(const std::string& key) const;
 
  private:
   struct Entry {

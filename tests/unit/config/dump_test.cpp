@@ -22,6 +22,18 @@ void check_same(const ConfigSpec& a, const ConfigSpec& b) {
   CHECK(a.version == b.version);
   CHECK(a.workers == b.workers);
   CHECK(a.drain_timeout == b.drain_timeout);
+  CHECK(a.shutdown_delay == b.shutdown_delay);
+  CHECK(a.watch == b.watch);
+  CHECK(a.admin.enabled == b.admin.enabled);
+  CHECK(a.admin.address == b.admin.address);
+  CHECK(a.access_log.enabled == b.access_log.enabled);
+  CHECK(a.access_log.path == b.access_log.path);
+  CHECK(a.access_log.fields == b.access_log.fields);
+  CHECK(a.access_log.sample == b.access_log.sample);  // exact: the dump must not round
+  CHECK(a.access_log.query == b.access_log.query);
+  CHECK(a.access_log.buffer_size == b.access_log.buffer_size);
+  CHECK(a.log.format == b.log.format);
+  CHECK(a.log.level == b.log.level);
   REQUIRE(a.listeners.size() == b.listeners.size());
   for (std::size_t i = 0; i < a.listeners.size(); ++i) {
     CHECK(a.listeners[i].name == b.listeners[i].name);
@@ -94,6 +106,8 @@ void check_same(const ConfigSpec& a, const ConfigSpec& b) {
       CHECK(ra.limits.connect_timeout == rb.limits.connect_timeout);
       CHECK(ra.limits.read_timeout == rb.limits.read_timeout);
       CHECK(ra.limits.send_timeout == rb.limits.send_timeout);
+      CHECK(ra.access_log == rb.access_log);
+      CHECK(ra.access_log_sample == rb.access_log_sample);
     }
   }
   REQUIRE(a.upstreams.size() == b.upstreams.size());
@@ -114,6 +128,16 @@ void check_same(const ConfigSpec& a, const ConfigSpec& b) {
 const char* const tricky = R"(version: 1
 workers: 1024
 drain_timeout: 1500ms
+shutdown_delay: 1500ms
+watch: false
+admin: {address: "[::1]:0"}
+access_log:
+  path: "logs/a #1: x.log"
+  fields: [status, ts, path, "flags"]
+  sample: 0.1
+  query: true
+  buffer_size: 4k
+log: {format: json, level: debug}
 listeners:
   - {name: "yes", address: "[::1]:0"}
   - {name: "123", address: "0.0.0.0:443"}
@@ -139,13 +163,16 @@ servers:
           - {name: x-e, absent: true}
         respond: {status: 418, body: "line one\nline \"two\": #3\n\ttabbed\n", content_type: "application/json; charset=utf-8"}
         response_headers: {set: {x-yes: "no", x-empty: "", x-colon: "a: b"}, add: {x-star: "*", x-hash: "# not a comment"}, remove: [x-old]}
+        access_log: {sample: 0.30000000000000004}
       - name: redirect-all
         path: /old/
         redirect: {status: 308, prefix: /new/}
+        access_log: false
       - name: redirect-host
         path: /exact
         match: exact
         redirect: {host: "Example.org:8443", strip_query: true}
+        access_log: true
       - name: proxy
         path: /
         upstream: "on"
@@ -172,6 +199,17 @@ upstreams: [{name: u, endpoints: ["127.0.0.1:9000"]}]
   CHECK(dump(spec) == R"(version: 1
 workers: 0
 drain_timeout: 30s
+shutdown_delay: 0
+watch: true
+admin: {enabled: true, address: 127.0.0.1:9901}
+access_log:
+  enabled: false
+  path: stdout
+  fields: []
+  sample: 1
+  query: false
+  buffer_size: 1m
+log: {format: text, level: info}
 listeners:
   - {name: l, address: 127.0.0.1:8080}
 defaults:
@@ -225,6 +263,12 @@ TEST_CASE("loading the dump gives an equal spec", "[config][dump]") {
   CHECK(first.servers[0].routes[0].headers[1].value.empty());
   CHECK(first.servers[0].routes[3].limits.max_body_size == 0u);
   CHECK(first.defaults.trusted_proxies[0].str() == "192.168.1.64/28");
+  CHECK(first.servers[0].routes[0].access_log_sample == 0.1 + 0.2);
+  CHECK(first.servers[0].routes[1].access_log == false);
+  CHECK(first.servers[0].routes[2].access_log == true);
+  CHECK_FALSE(first.servers[0].routes[3].access_log.has_value());
+  CHECK(first.access_log.enabled);
+  CHECK(first.access_log.path.ends_with("/logs/a #1: x.log"));
 
   const std::string text = dump(first);
   INFO(text);
@@ -242,4 +286,29 @@ include: ["does-not-exist/*.yaml"]
   const std::string text = dump(spec);
   CHECK(text.find("include") == std::string::npos);
   check_same(spec, must_load(text, "/nonexistent/other/dump.yaml"));
+}
+
+TEST_CASE("dump writes the resolved access log path and route switches", "[config][dump]") {
+  // The relative path is stored resolved against the main file's directory, so the dump loads
+  // from anywhere to the same file.
+  const ConfigSpec spec = must_load(R"(access_log: {path: ../log/access.log, fields: [ts, status], sample: 0.25}
+admin: false
+listeners: [{name: l, address: "127.0.0.1:8080"}]
+servers: [{name: s, hosts: ["*"], routes: [{name: a, respond: {}, access_log: {sample: 0.5}}, {name: b, respond: {}, access_log: false}]}]
+)", "/etc/rampart/main.yaml");
+  const std::string text = dump(spec);
+  CHECK_THAT(text, Catch::Contains("admin: {enabled: false, address: 127.0.0.1:9901}\n"));
+  CHECK_THAT(text, Catch::Contains("access_log:\n"
+                                   "  enabled: true\n"
+                                   "  path: /etc/log/access.log\n"
+                                   "  fields: [ts, status]\n"
+                                   "  sample: 0.25\n"
+                                   "  query: false\n"
+                                   "  buffer_size: 1m\n"));
+  CHECK_THAT(text, Catch::Contains("        access_log: {sample: 0.5}\n"));
+  CHECK_THAT(text, Catch::Contains("        access_log: false\n"));
+  const ConfigSpec again = must_load(text, "/somewhere/else/dump.yaml");
+  check_same(spec, again);
+  CHECK(again.access_log.path == "/etc/log/access.log");
+  CHECK(dump(again) == text);
 }

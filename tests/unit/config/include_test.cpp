@@ -191,3 +191,39 @@ TEST_CASE("load_string resolves includes relative to file_name", "[config][inclu
   CHECK(spec->upstreams.size() == 1);
   CHECK(spec->files.size() == 2);
 }
+
+TEST_CASE("operations keys are main-file only", "[config][include]") {
+  TempDir dir;
+  const std::string main = dir.write("main.yaml", std::string(main_head) + "include: extra.yaml\n");
+  const std::string inc = dir.write("extra.yaml",
+                                    "shutdown_delay: 5s\n"
+                                    "watch: false\n"
+                                    "admin: false\n"
+                                    "access_log: true\n"
+                                    "log: {level: debug}\n");
+  std::vector<Diagnostic> diagnostics;
+  CHECK_FALSE(load(main, diagnostics));
+  CHECK(strs(diagnostics) == std::vector<std::string>{
+                                 inc + ":1:17: error: 'shutdown_delay' is only allowed in the main file [shutdown_delay]",
+                                 inc + ":2:8: error: 'watch' is only allowed in the main file [watch]",
+                                 inc + ":3:8: error: 'admin' is only allowed in the main file [admin]",
+                                 inc + ":4:13: error: 'access_log' is only allowed in the main file [access_log]",
+                                 inc + ":5:6: error: 'log' is only allowed in the main file [log]",
+                             });
+}
+
+TEST_CASE("a relative access log path is resolved against the main file's directory", "[config][include]") {
+  TempDir dir;
+  // The access_log block sits in the main file; an include from a subdirectory changes nothing.
+  const std::string main = dir.write("etc/main.yaml", std::string(main_head) +
+                                                          "access_log: {path: ../var/log/access.log}\n"
+                                                          "include: conf.d/*.yaml\n");
+  dir.write("etc/conf.d/a.yaml", "upstreams: [{name: u, endpoints: [\"127.0.0.1:1\"]}]\n");
+  std::vector<Diagnostic> diagnostics;
+  const auto spec = load(main, diagnostics);
+  CHECK(strs(diagnostics).empty());
+  REQUIRE(spec);
+  CHECK(spec->access_log.enabled);
+  CHECK(spec->access_log.path == (dir.path() / "var/log/access.log").string());
+  CHECK(fs::path(spec->access_log.path).is_absolute());
+}

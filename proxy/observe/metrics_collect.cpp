@@ -1,0 +1,279 @@
+// Metrics::Impl::Collect: sums every shard per id and builds the metric families.
+//
+// Series policy: families with one series per id (histograms, per-upstream counters and gauges,
+// per-listener and per-endpoint series) show every registered id, zero or not, so dashboards see
+// a route or pool as soon as the config names it. Families that multiply an id by a class
+// (requests by method and status class, upstream requests by status class) show only the
+// combinations that have counted something, which keeps a scrape proportional to real traffic.
+#include <cmath>
+#include <limits>
+
+#include "observe/metrics_internal.hpp"
+
+namespace rampart::observe {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+constexpr std::array<const char*, kMethodClasses> kMethodNames = {"GET",    "HEAD",  "POST",    "PUT",
+                                                                  "DELETE", "PATCH", "OPTIONS", "OTHER"};
+constexpr std::array<const char*, detail::kUpstreamClasses> kClassNames = {"1xx", "2xx", "3xx",
+                                                                           "4xx", "5xx", "none"};
+
+MetricFamily family(const char* name, const char* help, MetricType type) {
+  MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  return f;
+}
+
+using Labels = std::vector<ClientMetric::Label>;
+
+void add_counter(MetricFamily& f, Labels labels, double value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.counter.value = value;
+  f.metric.push_back(std::move(m));
+}
+
+void add_gauge(MetricFamily& f, Labels labels, double value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.gauge.value = value;
+  f.metric.push_back(std::move(m));
+}
+
+struct HistogramSum {
+  std::array<std::uint64_t, detail::kBuckets> buckets{};
+  double sum = 0;
+
+  void add(const detail::Histogram& h) {
+    for (std::size_t i = 0; i < detail::kBuckets; ++i) buckets[i] += h.buckets[i].get();
+    sum += h.sum.load(std::memory_order_relaxed);
+  }
+};
+
+void add_histogram(MetricFamily& f, Labels labels, const HistogramSum& h) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < detail::kBuckets; ++i) {
+    cumulative += h.buckets[i];
+    double bound = i < detail::kBounds.size() ? detail::kBounds[i] : std::numeric_limits<double>::infinity();
+    m.histogram.bucket.push_back({cumulative, bound});
+  }
+  m.histogram.sample_count = cumulative;
+  m.histogram.sample_sum = h.sum;
+  f.metric.push_back(std::move(m));
+}
+
+struct RouteSum {
+  std::array<std::array<std::uint64_t, kStatusClasses>, kMethodClasses> requests{};
+  HistogramSum duration;
+  std::uint64_t received = 0;
+  std::uint64_t sent = 0;
+};
+
+struct UpstreamSum {
+  std::array<std::uint64_t, detail::kUpstreamClasses> requests{};
+  HistogramSum response;
+  HistogramSum connect;
+  std::uint64_t connect_failures = 0;
+  std::uint64_t reuses = 0;
+  std::uint64_t retries = 0;
+  std::int64_t active = 0;
+  std::int64_t idle = 0;
+};
+
+using Shards = std::vector<const detail::ShardData*>;
+
+RouteSum sum_route(const Shards& shards, std::uint32_t id) {
+  RouteSum r;
+  for (const auto& s : shards) {
+    const detail::RouteCell* c = s->routes.find(id);
+    if (c == nullptr) continue;
+    for (std::size_t m = 0; m < kMethodClasses; ++m)
+      for (std::size_t k = 0; k < kStatusClasses; ++k) r.requests[m][k] += c->requests[m][k].get();
+    r.duration.add(c->duration);
+    r.received += c->received.get();
+    r.sent += c->sent.get();
+  }
+  return r;
+}
+
+UpstreamSum sum_upstream(const Shards& shards, std::uint32_t id) {
+  UpstreamSum u;
+  for (const auto& s : shards) {
+    const detail::UpstreamCell* c = s->upstreams.find(id);
+    if (c == nullptr) continue;
+    for (std::size_t k = 0; k < detail::kUpstreamClasses; ++k) u.requests[k] += c->requests[k].get();
+    u.response.add(c->response);
+    u.connect.add(c->connect);
+    u.connect_failures += c->connect_failures.get();
+    u.reuses += c->reuses.get();
+    u.retries += c->retries.get();
+    u.active += c->active.get();
+    u.idle += c->idle.get();
+  }
+  return u;
+}
+
+void collect_routes(const Shards& shards, const detail::IdTable<2>& routes, std::vector<MetricFamily>& out) {
+  auto requests = family("rampart_requests_total",
+                         "Downstream requests that ended (any outcome), by server, route, method and status class.",
+                         MetricType::Counter);
+  auto duration = family("rampart_request_duration_seconds",
+                         "Downstream request duration from the first request byte to the last response byte.",
+                         MetricType::Histogram);
+  auto received = family("rampart_received_bytes_total", "Request bytes received from downstream clients.",
+                         MetricType::Counter);
+  auto sent = family("rampart_sent_bytes_total", "Response bytes sent to downstream clients.", MetricType::Counter);
+  for (std::uint32_t id = 0; id < routes.names.size(); ++id) {
+    const auto& [server, route] = routes.names[id];
+    RouteSum r = sum_route(shards, id);
+    for (std::size_t m = 0; m < kMethodClasses; ++m)
+      for (std::size_t k = 0; k < kStatusClasses; ++k)
+        if (r.requests[m][k] != 0)
+          add_counter(requests,
+                      {{"server", server}, {"route", route}, {"method", kMethodNames[m]}, {"code_class", kClassNames[k]}},
+                      static_cast<double>(r.requests[m][k]));
+    add_histogram(duration, {{"server", server}, {"route", route}}, r.duration);
+    add_counter(received, {{"server", server}, {"route", route}}, static_cast<double>(r.received));
+    add_counter(sent, {{"server", server}, {"route", route}}, static_cast<double>(r.sent));
+  }
+  out.push_back(std::move(requests));
+  out.push_back(std::move(duration));
+  out.push_back(std::move(received));
+  out.push_back(std::move(sent));
+}
+
+void collect_upstreams(const Shards& shards, const detail::IdTable<1>& upstreams, std::vector<MetricFamily>& out) {
+  auto requests = family("rampart_upstream_requests_total",
+                         "Upstream exchanges that ended, by upstream and response status class (none: no response).",
+                         MetricType::Counter);
+  auto response = family("rampart_upstream_response_duration_seconds",
+                         "Time from sending the upstream request to the end of the upstream response.",
+                         MetricType::Histogram);
+  auto connect = family("rampart_upstream_connect_duration_seconds",
+                        "Time to establish a new upstream connection (successful connects).", MetricType::Histogram);
+  auto failures = family("rampart_upstream_connect_failures_total",
+                         "Upstream connection attempts that failed or timed out.", MetricType::Counter);
+  auto reuses = family("rampart_upstream_connection_reuses_total",
+                       "Requests sent on a pooled (reused) upstream connection.", MetricType::Counter);
+  auto retries = family("rampart_upstream_retries_total", "Upstream requests retried.", MetricType::Counter);
+  auto active = family("rampart_upstream_active_requests", "Requests in flight to the upstream.", MetricType::Gauge);
+  auto idle = family("rampart_upstream_idle_connections", "Idle pooled upstream connections.", MetricType::Gauge);
+  for (std::uint32_t id = 0; id < upstreams.names.size(); ++id) {
+    const std::string& name = upstreams.names[id][0];
+    UpstreamSum u = sum_upstream(shards, id);
+    for (std::size_t k = 0; k < detail::kUpstreamClasses; ++k)
+      if (u.requests[k] != 0)
+        add_counter(requests, {{"upstream", name}, {"code_class", kClassNames[k]}}, static_cast<double>(u.requests[k]));
+    add_histogram(response, {{"upstream", name}}, u.response);
+    add_histogram(connect, {{"upstream", name}}, u.connect);
+    add_counter(failures, {{"upstream", name}}, static_cast<double>(u.connect_failures));
+    add_counter(reuses, {{"upstream", name}}, static_cast<double>(u.reuses));
+    add_counter(retries, {{"upstream", name}}, static_cast<double>(u.retries));
+    add_gauge(active, {{"upstream", name}}, static_cast<double>(u.active));
+    add_gauge(idle, {{"upstream", name}}, static_cast<double>(u.idle));
+  }
+  for (auto* f : {&requests, &response, &connect, &failures, &reuses, &retries, &active, &idle})
+    out.push_back(std::move(*f));
+}
+
+void collect_endpoints(const Shards& shards, const detail::IdTable<2>& endpoints, std::vector<MetricFamily>& out) {
+  auto requests = family("rampart_upstream_endpoint_requests_total",
+                         "Upstream exchanges that ended, by upstream and endpoint address.", MetricType::Counter);
+  for (std::uint32_t id = 0; id < endpoints.names.size(); ++id) {
+    std::uint64_t n = 0;
+    for (const auto& s : shards)
+      if (const detail::EndpointCell* c = s->endpoints.find(id)) n += c->requests.get();
+    const auto& [upstream, endpoint] = endpoints.names[id];
+    add_counter(requests, {{"upstream", upstream}, {"endpoint", endpoint}}, static_cast<double>(n));
+  }
+  out.push_back(std::move(requests));
+}
+
+void collect_listeners(const Shards& shards, const detail::IdTable<1>& listeners, std::vector<MetricFamily>& out) {
+  auto active = family("rampart_connections_active", "Open downstream connections, by listener.", MetricType::Gauge);
+  auto total = family("rampart_connections_total", "Accepted downstream connections, by listener.",
+                      MetricType::Counter);
+  for (std::uint32_t id = 0; id < listeners.names.size(); ++id) {
+    std::int64_t open = 0;
+    std::uint64_t accepted = 0;
+    for (const auto& s : shards) {
+      if (const detail::ListenerCell* c = s->listeners.find(id)) {
+        open += c->active.get();
+        accepted += c->total.get();
+      }
+    }
+    const std::string& name = listeners.names[id][0];
+    add_gauge(active, {{"listener", name}}, static_cast<double>(open));
+    add_counter(total, {{"listener", name}}, static_cast<double>(accepted));
+  }
+  out.push_back(std::move(active));
+  out.push_back(std::move(total));
+}
+
+}  // namespace
+
+std::vector<MetricFamily> Metrics::Impl::Collect() const {
+  std::vector<MetricFamily> out;
+  Shards shards;
+  for (const auto& s : this->shards) shards.push_back(s.get());
+  {
+    std::lock_guard lock(names_mu);
+    collect_routes(shards, routes, out);
+    collect_upstreams(shards, upstreams, out);
+    collect_endpoints(shards, endpoints, out);
+    collect_listeners(shards, listeners, out);
+    auto overflow = family("rampart_metrics_label_overflow_total",
+                           "Names mapped to the shared \"<overflow>\" series because an id table was full.",
+                           MetricType::Counter);
+    add_counter(overflow, {{"table", "route"}}, static_cast<double>(routes.overflowed));
+    add_counter(overflow, {{"table", "upstream"}}, static_cast<double>(upstreams.overflowed));
+    add_counter(overflow, {{"table", "endpoint"}}, static_cast<double>(endpoints.overflowed));
+    add_counter(overflow, {{"table", "listener"}}, static_cast<double>(listeners.overflowed));
+    out.push_back(std::move(overflow));
+  }
+
+  std::uint64_t dropped = 0;
+  for (const auto& s : shards) dropped += s->access_log_dropped.get();
+  auto log = family("rampart_access_log_dropped_lines_total",
+                    "Access log lines dropped because the sink could not keep up.", MetricType::Counter);
+  add_counter(log, {}, static_cast<double>(dropped));
+  out.push_back(std::move(log));
+
+  auto reloads = family("rampart_config_reloads_total", "Configuration reloads, by result.", MetricType::Counter);
+  add_counter(reloads, {{"result", "success"}}, static_cast<double>(reload_success.get()));
+  add_counter(reloads, {{"result", "failure"}}, static_cast<double>(reload_failure.get()));
+  out.push_back(std::move(reloads));
+
+  auto last = family("rampart_config_last_reload_success_timestamp_seconds",
+                     "Unix time of the last successful configuration load (0: none yet).", MetricType::Gauge);
+  add_gauge(last, {}, last_success_s.load(std::memory_order_relaxed));
+  out.push_back(std::move(last));
+
+  auto gen = family("rampart_config_generation", "Generation number of the configuration in use.", MetricType::Gauge);
+  add_gauge(gen, {}, static_cast<double>(generation.load(std::memory_order_relaxed)));
+  out.push_back(std::move(gen));
+
+  auto drain = family("rampart_draining", "1 while shutting down (readiness fails), else 0.", MetricType::Gauge);
+  add_gauge(drain, {}, draining.load(std::memory_order_relaxed) ? 1 : 0);
+  out.push_back(std::move(drain));
+
+  auto build = family("rampart_build_info", "Build information; the value is always 1.", MetricType::Gauge);
+  add_gauge(build, {{"version", version}}, 1);
+  out.push_back(std::move(build));
+
+  auto workers = family("rampart_workers", "Worker threads.", MetricType::Gauge);
+  add_gauge(workers, {}, static_cast<double>(shards.size()));
+  out.push_back(std::move(workers));
+  return out;
+}
+
+}  // namespace rampart::observe
