@@ -10,7 +10,9 @@ namespace rampart::bench {
 namespace {
 
 // Tries one endpoint; sets `error` on failure.
-asio::awaitable<bool> try_endpoint(const run_plan& plan, const tcp::endpoint& ep, std::string& error) {
+// `ep` by value: a coroutine keeps only a reference to a by-reference argument, and callers pass
+// temporaries.
+asio::awaitable<bool> try_endpoint(const run_plan& plan, tcp::endpoint ep, std::string& error) {
   const auto ex = co_await asio::this_coro::executor;
   if (!plan.tls) {
     tcp::socket sock(ex);
