@@ -64,8 +64,8 @@ std::optional<config::ConfigSpec> Control::load_spec(const char* what) {
   std::vector<config::Diagnostic> diags;
   auto spec = config::load(path_, diags);
   if (!spec) {
-    std::fprintf(stderr, "rampart: %s failed: %zu error(s) in %s\n%s", what, diags.size(), path_.c_str(),
-                 diagnostics_text(diags).c_str());
+    log_.write(Level::error, "%s failed: %zu error(s) in %s", what, diags.size(), path_.c_str());
+    log_.write_lines(Level::error, diagnostics_text(diags));
   }
   return spec;
 }
@@ -75,8 +75,8 @@ std::shared_ptr<const snapshot::Snapshot> Control::compile(const config::ConfigS
   std::vector<config::Diagnostic> diags;
   auto snap = snapshot::build(spec, generation, diags, metrics_.get());
   if (!snap) {
-    std::fprintf(stderr, "rampart: %s failed: %zu error(s) in %s\n%s", what, diags.size(), path_.c_str(),
-                 diagnostics_text(diags).c_str());
+    log_.write(Level::error, "%s failed: %zu error(s) in %s", what, diags.size(), path_.c_str());
+    log_.write_lines(Level::error, diagnostics_text(diags));
   }
   return snap;
 }
@@ -100,6 +100,7 @@ bool Control::open(const config::ListenerSpec& l, std::vector<int>& fds, std::ui
 int Control::run() {
   auto spec = load_spec("configuration");
   if (!spec) return 1;
+  log_.configure(spec->log);
   const unsigned n = spec->workers ? spec->workers : std::max(1u, std::thread::hardware_concurrency());
   metrics_ = std::make_unique<observe::Metrics>(n, RAMPART_VERSION);
   current_ = compile(*spec, ++generation_, "configuration");
@@ -109,29 +110,29 @@ int Control::run() {
   if (spec->access_log.enabled) {
     access_log_ = observe::AccessLog::open(spec->access_log, n, error);
     if (!access_log_) {
-      std::fprintf(stderr, "rampart: access log %s: %s\n", spec->access_log.path.c_str(), error.c_str());
+      log_.write(Level::error, "access log %s: %s", spec->access_log.path.c_str(), error.c_str());
       return 1;
     }
   }
   std::random_device rd;
   for (unsigned i = 0; i < n; ++i)
     workers_.push_back(std::make_unique<Worker>(i, current_, (std::uint64_t(rd()) << 32) ^ rd(), metrics_->worker(i),
-                                                access_log_ ? &access_log_->shard(i) : nullptr));
+                                                access_log_ ? &access_log_->shard(i) : nullptr, log_));
 
   for (const auto& l : current_->spec.listeners) {
     std::vector<int> fds;
     std::uint16_t port = 0;
     if (!open(l, fds, port, error)) {
-      std::fprintf(stderr, "rampart: listener %s: %s\n", l.name.c_str(), error.c_str());
+      log_.write(Level::error, "listener %s: %s", l.name.c_str(), error.c_str());
       return 1;
     }
     for (std::size_t i = 0; i < fds.size(); ++i) workers_[i]->add_listener(l.name, fds[i]);
     listeners_[l.name] = {l.address, port};
-    std::fprintf(stderr, "rampart: listening name=%s address=%s\n", l.name.c_str(),
+    log_.write(Level::info, "listening name=%s address=%s", l.name.c_str(),
                  core::HostPort{l.address.host, port}.str().c_str());
   }
   if (spec->admin.enabled && !start_admin(*spec, error)) {
-    std::fprintf(stderr, "rampart: admin listener %s: %s\n", spec->admin.address.str().c_str(), error.c_str());
+    log_.write(Level::error, "admin listener %s: %s", spec->admin.address.str().c_str(), error.c_str());
     return 1;
   }
 
@@ -140,7 +141,7 @@ int Control::run() {
   metrics_->config_loaded(generation_);
   ready_ = true;
   if (spec->watch) watch_files();
-  std::fprintf(stderr, "rampart: ready workers=%u generation=%llu\n", n, (unsigned long long)generation_);
+  log_.write(Level::info, "ready workers=%u generation=%llu", n, (unsigned long long)generation_);
 
   auto& loop = *loop_;
   loop.signals.add(SIGUSR1);
@@ -153,9 +154,9 @@ int Control::run() {
     } else if (sig == SIGUSR1) {
       std::string why;
       if (access_log_ && !access_log_->reopen(why))
-        std::fprintf(stderr, "rampart: access log reopen failed: %s\n", why.c_str());
+        log_.write(Level::error, "access log reopen failed: %s", why.c_str());
       else if (access_log_)
-        std::fprintf(stderr, "rampart: access log reopened\n");
+        log_.write(Level::info, "access log reopened");
     } else if (!draining_) {
       // Stop: readiness goes 503 at once; traffic is still served for shutdown_delay so load
       // balancers notice, then the drain starts. A second SIGTERM skips the delay.
@@ -167,7 +168,7 @@ int Control::run() {
         snap = current_;
       }
       auto delay = snap->spec.shutdown_delay;
-      std::fprintf(stderr, "rampart: shutting down: not ready; draining in %lld ms\n", (long long)delay.count());
+      log_.write(Level::info, "shutting down: not ready; draining in %lld ms", (long long)delay.count());
       loop.delay.expires_after(delay);
       loop.delay.async_wait([&](const boost::system::error_code&) { loop.stopping = true; });
     } else {
@@ -181,14 +182,14 @@ int Control::run() {
 
   // Drain: stop accepting, close idle connections, let exchanges in flight finish until the deadline.
   auto timeout = current_->spec.drain_timeout;
-  std::fprintf(stderr, "rampart: draining (up to %lld ms)\n", (long long)timeout.count());
+  log_.write(Level::info, "draining (up to %lld ms)", (long long)timeout.count());
   watcher_.reset();
   auto deadline = upstream::Clock::now() + timeout;
   for (auto& w : workers_) w->drain(deadline);
   for (auto& w : workers_) w->join();
   admin_.reset();
   access_log_.reset();  // flushes
-  std::fprintf(stderr, "rampart: stopped\n");
+  log_.write(Level::info, "stopped");
   return 0;
 }
 
@@ -216,7 +217,7 @@ bool Control::start_admin(const config::ConfigSpec& spec, std::string& error) {
   };
   admin_ = admin::Server::start(spec.admin.address, std::move(h), error);
   if (!admin_) return false;
-  std::fprintf(stderr, "rampart: admin listening address=%s\n",
+  log_.write(Level::info, "admin listening address=%s",
                core::HostPort{spec.admin.address.host, admin_->port()}.str().c_str());
   return true;
 }
@@ -259,12 +260,12 @@ void Control::watch_files() {
   if (!watcher_)
     watcher_ = std::make_unique<Watcher>(loop_->ioc, std::chrono::milliseconds(500), [this] {
       std::string message;
-      std::fprintf(stderr, "rampart: configuration files changed\n");
+      log_.write(Level::info, "configuration files changed");
       reload(message);
     });
   std::string error;
   if (!watcher_->watch(current_->spec.files, error))
-    std::fprintf(stderr, "rampart: not watching the configuration files: %s\n", error.c_str());
+    log_.write(Level::warn, "not watching the configuration files: %s", error.c_str());
 }
 
 bool Control::reload(std::string& message) {
@@ -277,12 +278,12 @@ bool Control::reload(std::string& message) {
     return false;
   }
   if (next->spec.workers != current_->spec.workers)
-    std::fprintf(stderr, "rampart: reload: 'workers' changes take effect on restart\n");
+    log_.write(Level::warn, "reload: 'workers' changes take effect on restart");
   if (next->spec.admin.address != current_->spec.admin.address ||
       next->spec.admin.enabled != current_->spec.admin.enabled)
-    std::fprintf(stderr, "rampart: reload: 'admin' changes take effect on restart\n");
+    log_.write(Level::warn, "reload: 'admin' changes take effect on restart");
   if (next->spec.access_log.path != current_->spec.access_log.path && access_log_)
-    std::fprintf(stderr, "rampart: reload: a new access_log.path takes effect on restart\n");
+    log_.write(Level::warn, "reload: a new access_log.path takes effect on restart");
 
   // An access log enabled by this reload starts now (one stays open once started: workers hold
   // its shards until they exit).
@@ -290,7 +291,7 @@ bool Control::reload(std::string& message) {
   if (next->spec.access_log.enabled && !access_log_) {
     access_log_ = observe::AccessLog::open(next->spec.access_log, static_cast<unsigned>(workers_.size()), error);
     if (!access_log_) {
-      std::fprintf(stderr, "rampart: reload failed: access log %s: %s\n", next->spec.access_log.path.c_str(),
+      log_.write(Level::error, "reload failed: access log %s: %s", next->spec.access_log.path.c_str(),
                    error.c_str());
       metrics_->reload_result(false, generation_);
       message = "reload failed: access log: " + error;
@@ -313,7 +314,7 @@ bool Control::reload(std::string& message) {
     bool clash = it != listeners_.end() && it->second.address.port == l.address.port && l.address.port != 0;
     if (clash) removed.push_back(l.name);  // same port, new host part: remove first, then add
     if (!open(l, fds, port, error)) {
-      std::fprintf(stderr, "rampart: reload failed: listener %s: %s\n", l.name.c_str(), error.c_str());
+      log_.write(Level::error, "reload failed: listener %s: %s", l.name.c_str(), error.c_str());
       for (auto& [name, f] : added)
         for (int fd : f) ::close(fd);
       metrics_->reload_result(false, generation_);
@@ -328,6 +329,7 @@ bool Control::reload(std::string& message) {
     if (!next_listeners.count(name)) removed.push_back(name);
 
   generation_ = next->generation;
+  log_.configure(next->spec.log);
   {
     std::lock_guard lock(current_mu_);
     current_ = next;
@@ -338,7 +340,7 @@ bool Control::reload(std::string& message) {
   }
   for (auto& [name, fds] : added) {
     for (std::size_t i = 0; i < fds.size(); ++i) workers_[i]->add_listener(name, fds[i]);
-    std::fprintf(stderr, "rampart: listening name=%s address=%s\n", name.c_str(),
+    log_.write(Level::info, "listening name=%s address=%s", name.c_str(),
                  core::HostPort{next_listeners[name].address.host, next_listeners[name].port}.str().c_str());
   }
   listeners_ = std::move(next_listeners);
@@ -350,7 +352,7 @@ bool Control::reload(std::string& message) {
       if (!current_->spec.watch) watcher_.reset();
     });
   message = "reload ok generation=" + std::to_string(generation_);
-  std::fprintf(stderr, "rampart: %s\n", message.c_str());
+  log_.write(Level::info, "%s", message.c_str());
   return true;
 }
 

@@ -5,6 +5,7 @@
 //   SIGTERM/SIGINT  -> /readyz 503, keep serving for shutdown_delay, then drain and exit 0
 #pragma once
 #include "config/spec.hpp"
+#include "server/log.hpp"
 #include "snapshot/snapshot.hpp"
 
 #include <atomic>
@@ -54,6 +55,7 @@ class Control {
   void watch_files();
 
   std::string path_;
+  Log log_;
   std::uint64_t generation_ = 0;
   mutable std::mutex current_mu_;  // current_ is read by the admin thread
   std::shared_ptr<const snapshot::Snapshot> current_;

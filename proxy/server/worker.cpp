@@ -19,8 +19,8 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr auto kTick = std::chrono::milliseconds(100);
 
 Worker::Worker(unsigned id, std::shared_ptr<const snapshot::Snapshot> snap, std::uint64_t seed,
-               observe::WorkerMetrics& metrics, observe::AccessLogShard* access_log)
-    : id_(id), gen_(new Generation(std::move(snap), access_log)), rng_state_(seed), metrics_(metrics) {}
+               observe::WorkerMetrics& metrics, observe::AccessLogShard* access_log, Log& log)
+    : id_(id), gen_(new Generation(std::move(snap), access_log)), rng_state_(seed), metrics_(metrics), log_(log) {}
 
 Worker::~Worker() { join(); }
 
@@ -53,8 +53,7 @@ void Worker::add_listener(const std::string& listener, int fd) {
     l->acceptor->assign(native, fd, ec);
     if (ec) {
       ::close(fd);
-      std::fprintf(stderr, "rampart: worker %u: cannot take listener %s: %s\n", id_, listener.c_str(),
-                   ec.message().c_str());
+      log_.write(Level::error, "worker %u: cannot take listener %s: %s", id_, listener.c_str(), ec.message().c_str());
       return;
     }
     if (draining_) return;

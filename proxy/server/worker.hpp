@@ -3,6 +3,7 @@
 // workers except the immutable snapshot; the control thread talks to a worker only by posting.
 #pragma once
 #include "server/generation.hpp"
+#include "server/log.hpp"
 #include "server/scratch.hpp"
 #include "upstream/pool.hpp"
 
@@ -27,7 +28,7 @@ class Worker {
  public:
   // `metrics` and `access_log` (null when off) outlive the worker.
   Worker(unsigned id, std::shared_ptr<const snapshot::Snapshot> snap, std::uint64_t seed,
-         observe::WorkerMetrics& metrics, observe::AccessLogShard* access_log);
+         observe::WorkerMetrics& metrics, observe::AccessLogShard* access_log, Log& log);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
   ~Worker();
@@ -88,6 +89,7 @@ class Worker {
   std::uint64_t rng_state_;  // splitmix64: request ids need to be unique, not secret
   std::uint64_t next_random();
   observe::WorkerMetrics& metrics_;
+  Log& log_;
 };
 
 }  // namespace rampart::server
