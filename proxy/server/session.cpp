@@ -256,6 +256,17 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& parked)
     // one idle for a tick is parked by the ticker: the read is cancelled, the buffer and the
     // exchange scratch go back to the worker, and run_owned leaves a bare readiness wait.
     if (sc_) worker_.scratch().give(std::move(sc_));
+    if (served_ == 1 && !parked_) {
+      // After a connection's first exchange nothing says whether it will be busy or sit idle
+      // (browsers keep spare connections open): park it at once; it stays hot (no parking for
+      // a tick) only once it has shown it sends requests back to back.
+      set_phase(Phase::idle, snap.defaults.keepalive_timeout);
+      idle_since_ = Clock::now();
+      parked_ = true;
+      in_.release_if_empty();
+      parked = true;
+      co_return false;
+    }
     if (!parked_) {
       set_phase(Phase::idle, snap.defaults.keepalive_timeout);
       idle_since_ = Clock::now();
