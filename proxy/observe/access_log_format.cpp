@@ -5,6 +5,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 
 namespace rampart::observe {
 namespace {
@@ -20,10 +21,12 @@ static_assert(static_cast<std::size_t>(Field::referer) + 1 == kFieldCount);
 
 constexpr char kHex[] = "0123456789abcdef";
 
-void append_u00(unsigned char c, std::string& out) {
-  const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
-  out.append(esc, sizeof esc);
-}
+// Bytes written to a JSON string unchanged: printable ASCII except the quote and the backslash.
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
+  return t;
+}();
 
 bool is_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
 
@@ -51,32 +54,85 @@ std::size_t utf8_sequence(std::string_view in, std::size_t i) {
   return 0;
 }
 
-void append_string(std::string_view s, std::string& out) {
-  out.push_back('"');
-  json_escape(s, out);
-  out.push_back('"');
+// The line is written through a raw pointer into a buffer sized for the worst case first (every
+// string byte escaped as \u00XX): one bound computation and no capacity check per character.
+char* escape_to(std::string_view in, char* p) {
+  std::size_t i = 0;
+  std::size_t run = 0;  // start of the pending run of bytes copied verbatim
+  const auto flush = [&] {
+    if (i > run) {
+      std::memcpy(p, in.data() + run, i - run);
+      p += i - run;
+    }
+  };
+  while (i < in.size()) {
+    // Fast path: a run of printable ASCII other than '"' and '\\' is copied as it is.
+    while (i < in.size() && kPlain[static_cast<unsigned char>(in[i])]) ++i;
+    if (i == in.size()) break;
+    const auto c = static_cast<unsigned char>(in[i]);
+    if (c >= 0x80) {
+      if (const std::size_t n = utf8_sequence(in, i)) {
+        i += n;
+        continue;
+      }
+    }
+    flush();
+    *p++ = '\\';
+    switch (c) {
+      case '"': *p++ = '"'; break;
+      case '\\': *p++ = '\\'; break;
+      case '\b': *p++ = 'b'; break;
+      case '\f': *p++ = 'f'; break;
+      case '\n': *p++ = 'n'; break;
+      case '\r': *p++ = 'r'; break;
+      case '\t': *p++ = 't'; break;
+      default:  // other control characters, invalid UTF-8 bytes
+        *p++ = 'u';
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = kHex[c >> 4];
+        *p++ = kHex[c & 0xF];
+        break;
+    }
+    ++i;
+    run = i;
+  }
+  flush();
+  return p;
+}
+
+char* put(std::string_view s, char* p) {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+char* put_string(std::string_view s, char* p) {
+  *p++ = '"';
+  p = escape_to(s, p);
+  *p++ = '"';
+  return p;
 }
 
 template <typename Int>
-void append_int(Int v, std::string& out) {
-  char buf[24];
-  const auto res = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, res.ptr);
+char* put_int(Int v, char* p) {
+  return std::to_chars(p, p + 24, v).ptr;
 }
 
 // Seconds with microsecond precision ("0.001234"); negative or non-finite values read as 0.
-void append_seconds(double v, std::string& out) {
-  if (!std::isfinite(v) || v < 0) v = 0;
-  char buf[48];
-  const auto res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed, 6);
-  if (res.ec != std::errc{}) {
-    out.append("0.000000");
-    return;
+char* put_seconds(double v, char* p) {
+  if (!std::isfinite(v) || v < 0 || v > 1e12) v = 0;
+  const auto us = static_cast<std::uint64_t>(std::llround(v * 1e6));
+  p = std::to_chars(p, p + 24, us / 1000000).ptr;
+  *p++ = '.';
+  auto frac = static_cast<unsigned>(us % 1000000);
+  for (int i = 5; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + frac % 10);
+    frac /= 10;
   }
-  out.append(buf, res.ptr);
+  return p + 6;
 }
 
-void append_digits(unsigned v, int width, char* dst) {
+void put_digits(unsigned v, int width, char* dst) {
   for (int i = width - 1; i >= 0; --i) {
     dst[i] = static_cast<char>('0' + v % 10);
     v /= 10;
@@ -84,7 +140,7 @@ void append_digits(unsigned v, int width, char* dst) {
 }
 
 // "2026-11-28T08:40:01.123Z" (UTC, milliseconds; years outside 0..9999 clamp to that range).
-void append_ts(std::chrono::system_clock::time_point tp, std::string& out) {
+char* put_ts(std::chrono::system_clock::time_point tp, char* p) {
   using namespace std::chrono;
   const auto ms = floor<milliseconds>(tp);
   const auto day = floor<days>(ms);
@@ -92,61 +148,75 @@ void append_ts(std::chrono::system_clock::time_point tp, std::string& out) {
   const hh_mm_ss<milliseconds> hms{ms - day};
   int y = static_cast<int>(ymd.year());
   y = y < 0 ? 0 : (y > 9999 ? 9999 : y);
-  char buf[26] = "0000-00-00T00:00:00.000Z\"";
-  append_digits(static_cast<unsigned>(y), 4, buf);
-  append_digits(static_cast<unsigned>(ymd.month()), 2, buf + 5);
-  append_digits(static_cast<unsigned>(ymd.day()), 2, buf + 8);
-  append_digits(static_cast<unsigned>(hms.hours().count()), 2, buf + 11);
-  append_digits(static_cast<unsigned>(hms.minutes().count()), 2, buf + 14);
-  append_digits(static_cast<unsigned>(hms.seconds().count()), 2, buf + 17);
-  append_digits(static_cast<unsigned>(hms.subseconds().count()), 3, buf + 20);
-  out.push_back('"');
-  out.append(buf, 25);  // the date-time, 'Z' and the closing quote
+  char buf[26] = "\"0000-00-00T00:00:00.000Z";
+  put_digits(static_cast<unsigned>(y), 4, buf + 1);
+  put_digits(static_cast<unsigned>(ymd.month()), 2, buf + 6);
+  put_digits(static_cast<unsigned>(ymd.day()), 2, buf + 9);
+  put_digits(static_cast<unsigned>(hms.hours().count()), 2, buf + 12);
+  put_digits(static_cast<unsigned>(hms.minutes().count()), 2, buf + 15);
+  put_digits(static_cast<unsigned>(hms.seconds().count()), 2, buf + 18);
+  put_digits(static_cast<unsigned>(hms.subseconds().count()), 3, buf + 21);
+  buf[25] = '"';
+  return put(std::string_view(buf, 26), p);
 }
 
-void append_field(Field f, const AccessRecord& r, bool query, std::string& out) {
+// Upper bound of a field's value in bytes.
+std::size_t value_bound(Field f, const AccessRecord& r) {
+  const auto str = [](std::string_view s) { return 6 * s.size() + 2; };
   switch (f) {
-    case Field::ts: return append_ts(r.ts, out);
-    case Field::request_id: return append_string(r.request_id, out);
-    case Field::client_ip: return append_string(r.client_ip, out);
-    case Field::client_port: return append_int(r.client_port, out);
-    case Field::method: return append_string(r.method, out);
-    case Field::scheme: return append_string(r.scheme, out);
-    case Field::host: return append_string(r.host, out);
-    case Field::path:
-      out.push_back('"');
-      json_escape(r.path, out);
-      if (query && !r.query.empty()) {
-        out.push_back('?');
-        json_escape(r.query, out);
-      }
-      out.push_back('"');
-      return;
-    case Field::protocol: return append_string(r.protocol, out);
-    case Field::status: return append_int(r.status, out);
-    case Field::bytes_received: return append_int(r.bytes_received, out);
-    case Field::bytes_sent: return append_int(r.bytes_sent, out);
-    case Field::duration_s: return append_seconds(r.duration_s, out);
-    case Field::upstream_duration_s:
-      if (r.upstream_duration_s) return append_seconds(*r.upstream_duration_s, out);
-      out.append("null");
-      return;
-    case Field::route: return append_string(r.route, out);
-    case Field::upstream: return append_string(r.upstream, out);
-    case Field::upstream_addr: return append_string(r.upstream_addr, out);
-    case Field::upstream_status:
-      if (r.upstream_status != 0) return append_int(r.upstream_status, out);
-      out.append("null");
-      return;
-    case Field::flags: return append_string(r.flags, out);
-    case Field::tls_version:
-      if (!r.tls_version.empty()) return append_string(r.tls_version, out);
-      out.append("null");
-      return;
-    case Field::user_agent: return append_string(r.user_agent, out);
-    case Field::referer: return append_string(r.referer, out);
+    case Field::request_id: return str(r.request_id);
+    case Field::client_ip: return str(r.client_ip);
+    case Field::method: return str(r.method);
+    case Field::scheme: return str(r.scheme);
+    case Field::host: return str(r.host);
+    case Field::path: return str(r.path) + 6 * r.query.size() + 1;
+    case Field::protocol: return str(r.protocol);
+    case Field::route: return str(r.route);
+    case Field::upstream: return str(r.upstream);
+    case Field::upstream_addr: return str(r.upstream_addr);
+    case Field::flags: return str(r.flags);
+    case Field::tls_version: return str(r.tls_version) + 4;
+    case Field::user_agent: return str(r.user_agent);
+    case Field::referer: return str(r.referer);
+    default: return 32;  // numbers, null, the timestamp
   }
-  out.append("null");  // unreachable for valid enumerators; keeps the line valid JSON
+}
+
+char* put_field(Field f, const AccessRecord& r, bool query, char* p) {
+  switch (f) {
+    case Field::ts: return put_ts(r.ts, p);
+    case Field::request_id: return put_string(r.request_id, p);
+    case Field::client_ip: return put_string(r.client_ip, p);
+    case Field::client_port: return put_int(r.client_port, p);
+    case Field::method: return put_string(r.method, p);
+    case Field::scheme: return put_string(r.scheme, p);
+    case Field::host: return put_string(r.host, p);
+    case Field::path:
+      *p++ = '"';
+      p = escape_to(r.path, p);
+      if (query && !r.query.empty()) {
+        *p++ = '?';
+        p = escape_to(r.query, p);
+      }
+      *p++ = '"';
+      return p;
+    case Field::protocol: return put_string(r.protocol, p);
+    case Field::status: return put_int(r.status, p);
+    case Field::bytes_received: return put_int(r.bytes_received, p);
+    case Field::bytes_sent: return put_int(r.bytes_sent, p);
+    case Field::duration_s: return put_seconds(r.duration_s, p);
+    case Field::upstream_duration_s:
+      return r.upstream_duration_s ? put_seconds(*r.upstream_duration_s, p) : put("null", p);
+    case Field::route: return put_string(r.route, p);
+    case Field::upstream: return put_string(r.upstream, p);
+    case Field::upstream_addr: return put_string(r.upstream_addr, p);
+    case Field::upstream_status: return r.upstream_status != 0 ? put_int(r.upstream_status, p) : put("null", p);
+    case Field::flags: return put_string(r.flags, p);
+    case Field::tls_version: return r.tls_version.empty() ? put("null", p) : put_string(r.tls_version, p);
+    case Field::user_agent: return put_string(r.user_agent, p);
+    case Field::referer: return put_string(r.referer, p);
+  }
+  return put("null", p);  // unreachable for valid enumerators; keeps the line valid JSON
 }
 
 }  // namespace
@@ -179,53 +249,31 @@ FieldSet FieldSet::from(const config::AccessLogSpec& spec) {
 }
 
 void json_escape(std::string_view in, std::string& out) {
-  std::size_t i = 0;
-  std::size_t run = 0;  // start of the pending run of bytes copied verbatim
-  const auto flush = [&] {
-    if (i > run) out.append(in.data() + run, i - run);
-  };
-  while (i < in.size()) {
-    const auto c = static_cast<unsigned char>(in[i]);
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      ++i;
-      continue;
-    }
-    if (c >= 0x80) {
-      if (const std::size_t n = utf8_sequence(in, i)) {
-        i += n;
-        continue;
-      }
-    }
-    flush();
-    switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\b': out.append("\\b"); break;
-      case '\f': out.append("\\f"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
-      default: append_u00(c, out); break;  // other control characters, invalid UTF-8 bytes
-    }
-    ++i;
-    run = i;
-  }
-  flush();
+  const std::size_t start = out.size();
+  out.resize(start + 6 * in.size());
+  char* end = escape_to(in, out.data() + start);
+  out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 void format_line(const AccessRecord& r, const FieldSet& fields, std::string& out) {
-  out.clear();
-  out.push_back('{');
+  std::size_t bound = 3;  // "{", "}\n"
+  for (const Field f : fields.order) bound += field_name(f).size() + 4 + value_bound(f, r);
+  out.resize(bound);  // keeps its capacity between lines: no allocation in the steady state
+  char* p = out.data();
+  *p++ = '{';
   bool first = true;
   for (const Field f : fields.order) {
-    if (!first) out.push_back(',');
+    if (!first) *p++ = ',';
     first = false;
-    out.push_back('"');
-    out.append(field_name(f));
-    out.append("\":");
-    append_field(f, r, fields.query, out);
+    *p++ = '"';
+    p = put(field_name(f), p);
+    *p++ = '"';
+    *p++ = ':';
+    p = put_field(f, r, fields.query, p);
   }
-  out.append("}\n");
+  *p++ = '}';
+  *p++ = '\n';
+  out.resize(static_cast<std::size_t>(p - out.data()));
 }
 
 }  // namespace rampart::observe
