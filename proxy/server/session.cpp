@@ -42,6 +42,7 @@ constexpr std::size_t kHeadBuffer = core::BlockPool::kTiny;  // most request hea
 constexpr std::size_t kInitialBuffer = 16 * 1024;
 constexpr std::size_t kStreamBuffer = 64 * 1024;
 constexpr auto kParkAfter = std::chrono::milliseconds(100);  // idle this long: give the buffer back
+constexpr auto kDrainIdleGrace = std::chrono::milliseconds(250);  // draining: idle this long, closed
 constexpr std::size_t kBodyProgressBytes = 8 * 1024;  // body reads must deliver this much per client_body_timeout
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kLastChunk = "0\r\n\r\n";
@@ -156,7 +157,7 @@ awaitable<void> Session::run_owned(std::unique_ptr<Session> self) {
   // wait (keep-alive timeout, drain).
   Session* s = self.get();
   s->client_.async_wait(tcp::socket::wait_read, [self = std::move(self)](boost::system::error_code ec) mutable {
-    if (ec || self->worker_.draining()) return;  // the session ends here
+    if (ec) return;  // the session ends here (closed, keep-alive timeout, drain)
     auto& ioc = self->worker_.context();
     asio::co_spawn(ioc, run_owned(std::move(self)), asio::detached);
   });
@@ -169,7 +170,9 @@ void Session::set_phase(Phase p, core::Duration timeout) {
 }
 
 void Session::on_tick(Clock::time_point now) {
-  if (phase_ == Phase::idle && !parked_ && in_.capacity() != 0 && now - idle_since_ >= kParkAfter) {
+  if (worker_.draining()) {
+    on_drain(now);
+  } else if (phase_ == Phase::idle && !parked_ && in_.capacity() != 0 && now - idle_since_ >= kParkAfter) {
     parked_ = true;
     boost::system::error_code ec;
     client_.cancel(ec);
@@ -189,8 +192,13 @@ void Session::on_deadline_passed() {
   on_tick(Clock::now());
 }
 
-void Session::on_drain() {
-  if (phase_ != Phase::idle) return;
+void Session::on_drain(Clock::time_point now) {
+  // A keep-alive connection that just finished an exchange may have its next request on the way:
+  // closing it now would reset that request. It gets kDrainIdleGrace to send it (and an answer
+  // with Connection: close); one idle longer than that is closed.
+  if (phase_ != Phase::idle || now - idle_since_ < kDrainIdleGrace) return;
+  has_expired_ = true;
+  expired_ = Phase::idle;
   boost::system::error_code ec;
   client_.cancel(ec);
 }
@@ -211,6 +219,8 @@ awaitable<bool> Session::run() {
     ex.wall = std::chrono::system_clock::now();
     if (!ok) {
       if (perr.status != 0) {
+        const auto& al = ex.snap().spec.access_log;
+        ex.log = al.enabled && worker_.sample(al.sample);
         ex.flags.set(perr.status == 408 ? observe::Flag::DT : observe::Flag::IH);
         ex.bytes_received = in_.size();
         co_await send_error(ex, perr.status, perr.reason);
@@ -251,12 +261,12 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& parked)
   const bool first = served_ == 0;
   const bool pipelined = !in_.empty();
   if (!pipelined && !first) {
-    if (worker_.draining()) co_return false;
-    // Keep-alive wait. A busy connection reads straight into a pooled buffer (no extra syscall);
-    // one idle for a tick is parked by the ticker: the read is cancelled, the buffer and the
-    // exchange scratch go back to the worker, and run_owned leaves a bare readiness wait.
+    // Keep-alive wait (also while draining: see on_drain). A busy connection reads straight into
+    // a pooled buffer (no extra syscall); one idle for a tick is parked by the ticker: the read
+    // is cancelled, the buffer and the exchange scratch go back to the worker, and run_owned
+    // leaves a bare readiness wait.
     if (sc_) worker_.scratch().give(std::move(sc_));
-    if (served_ == 1 && !parked_) {
+    if (served_ == 1 && !parked_ && !worker_.draining()) {
       // After a connection's first exchange nothing says whether it will be busy or sit idle
       // (browsers keep spare connections open): park it at once; it stays hot (no parking for
       // a tick) only once it has shown it sends requests back to back.
@@ -279,7 +289,7 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& parked)
       co_return false;
     }
     parked_ = false;
-    if (n == 0 || worker_.draining()) co_return false;
+    if (n == 0) co_return false;
   } else if (!pipelined) {
     // A new connection: the header deadline runs from accept; no buffer until bytes arrive.
     set_phase(Phase::client_header, snap.defaults.client_header_timeout);
@@ -352,7 +362,7 @@ void Session::finish(Exchange& ex, bool parsed) {
       metrics.upstream_request(ex.group->metrics_id, ex.endpoint->metrics_id, ex.upstream_status, *upstream_s);
     }
   }
-  if (!ex.log && !(parsed == false && ex.snap().spec.access_log.enabled)) return;
+  if (!ex.log) return;
   observe::AccessLogShard* shard = ex.gen->access_log;
   if (!shard) return;
   if (!parsed) {
@@ -455,7 +465,7 @@ awaitable<bool> Session::discard_request_body(Exchange& ex) {
 
 awaitable<bool> Session::send_local(Exchange& ex, int status, std::string_view content_type, std::string_view body,
                                     std::string_view extra_headers, bool keep_alive) {
-  keep_alive = keep_alive && ex.request_body_done;
+  keep_alive = keep_alive && ex.request_body_done && !worker_.draining();
   sc_->out.clear();
   http::write_local_response(status, content_type, body, extra_headers, sc_->request_id, keep_alive, ex.head, sc_->out);
   set_phase(Phase::client_write, ex.snap().defaults.send_timeout);
@@ -938,6 +948,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   const bool unsized = sc_->resp.body == http::BodyKind::chunked || sc_->resp.body == http::BodyKind::until_close;
   const bool chunk_to_client = unsized && ex.version_minor >= 1;
   if (unsized && !chunk_to_client) ex.keep_alive = false;
+  if (worker_.draining()) ex.keep_alive = false;  // the drain began while this request was in flight
   sc_->out.clear();
   http::ResponseInfo rinfo{sc_->request_id, ex.keep_alive, ex.head, false};
   rinfo.client_http11 = ex.version_minor >= 1;

@@ -44,8 +44,9 @@ class Session {
 
   // Called by the worker's ticker: enforces the current phase's deadline by cancelling I/O.
   void on_tick(upstream::Clock::time_point now);
-  // Called by the worker when draining starts: an idle connection is closed at once.
-  void on_drain();
+  // Called by the worker when draining starts and on every tick while it lasts: closes the
+  // connection if it has been idle (between requests) for a moment.
+  void on_drain(upstream::Clock::time_point now);
   // Called when the drain deadline passed: cancels all I/O, whatever the phase (tunnels too).
   void on_deadline_passed();
 

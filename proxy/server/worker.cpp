@@ -98,7 +98,8 @@ void Worker::drain(upstream::Clock::time_point deadline) {
     listeners_.clear();
     pool_.clear();
     // Copy: on_drain may end a session, which delists itself later (on its own resumption).
-    for (Session* s : std::vector<Session*>(sessions_.begin(), sessions_.end())) s->on_drain();
+    const auto now = upstream::Clock::now();
+    for (Session* s : std::vector<Session*>(sessions_.begin(), sessions_.end())) s->on_drain(now);
   });
 }
 

@@ -7,13 +7,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
 namespace it {
 
 const char* const standard_config_template = R"(version: 1
 workers: {{WORKERS}}
 drain_timeout: {{DRAIN}}
-listeners:
-  - {name: http, address: "127.0.0.1:0"}
+admin: {address: "{{ADMIN}}"}
+{{TOP}}listeners:
+  - {name: http, address: "{{LISTEN}}"}
 defaults: {connect_timeout: 1s, read_timeout: {{READ_TIMEOUT}}, client_header_timeout: 2s, client_body_timeout: 2s, keepalive_timeout: 3s, max_body_size: 1m, max_request_line: 8k, max_header_bytes: 32k, max_headers: 100, trusted_proxies: ["127.0.0.2/32"]}
 servers:
   - name: app
@@ -69,6 +74,9 @@ Stack::Stack(std::map<std::string, std::string> overrides) {
       {"READ_TIMEOUT", "2s"},
       {"EXTRA_ROUTES", ""},
       {"EXTRA_UPSTREAMS", ""},
+      {"ADMIN", "127.0.0.1:0"},
+      {"LISTEN", "127.0.0.1:0"},
+      {"TOP", ""},
   };
   for (auto& [k, v] : overrides) values[k] = v;
   proxy = std::make_unique<Proxy>(config());
@@ -103,6 +111,114 @@ std::map<std::string, std::string> upstream_stats(const Upstream& u) {
   Echo e = parse_echo(r.body);  // only the scalar fields matter here
   REQUIRE(!e.fields.empty());
   return e.fields;
+}
+
+Response admin_get(const Proxy& proxy, const std::string& target) {
+  return fetch(proxy.admin_port(), request("GET", target, "", "", "127.0.0.1"));
+}
+
+namespace {
+
+// Reads a label value after its opening quote; `i` ends after the closing quote.
+bool read_label_value(const std::string& line, std::size_t& i, std::string& out) {
+  while (i < line.size()) {
+    char c = line[i++];
+    if (c == '"') return true;
+    if (c != '\\') {
+      out.push_back(c);
+      continue;
+    }
+    if (i >= line.size()) return false;
+    char e = line[i++];
+    if (e == 'n') out.push_back('\n');
+    else if (e == '\\' || e == '"') out.push_back(e);
+    else return false;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<Sample> parse_exposition(const std::string& text) {
+  std::vector<Sample> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) nl = text.size();
+    std::string line = text.substr(start, nl - start);
+    start = nl + 1;
+    if (line.empty() || line[0] == '#') continue;
+    INFO("exposition line: " << line);
+    Sample s;
+    std::size_t i = 0;
+    while (i < line.size() && line[i] != '{' && line[i] != ' ') ++i;
+    s.name = line.substr(0, i);
+    REQUIRE(!s.name.empty());
+    if (i < line.size() && line[i] == '{') {
+      ++i;
+      while (i < line.size() && line[i] != '}') {
+        std::size_t eq = line.find('=', i);
+        REQUIRE(eq != std::string::npos);
+        std::string key = line.substr(i, eq - i);
+        i = eq + 1;
+        REQUIRE(i < line.size());
+        REQUIRE(line[i] == '"');
+        ++i;
+        std::string value;
+        REQUIRE(read_label_value(line, i, value));
+        s.labels[key] = value;
+        if (i < line.size() && line[i] == ',') ++i;
+      }
+      REQUIRE(i < line.size());
+      ++i;  // '}'
+    }
+    REQUIRE(i < line.size());
+    REQUIRE(line[i] == ' ');
+    std::string rest = line.substr(i + 1);
+    std::string number = rest.substr(0, rest.find(' '));  // an optional timestamp follows
+    char* end = nullptr;
+    s.value = std::strtod(number.c_str(), &end);
+    REQUIRE(end == number.c_str() + number.size());
+    REQUIRE(!number.empty());
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::vector<Sample> scrape(const Proxy& proxy) {
+  Response r = admin_get(proxy, "/metrics");
+  INFO(r.raw_head << r.body.substr(0, 2000));
+  REQUIRE_RESPONSE(r);
+  REQUIRE(r.status == 200);
+  return parse_exposition(r.body);
+}
+
+double metric(const std::vector<Sample>& samples, const std::string& name,
+              const std::map<std::string, std::string>& labels) {
+  double sum = 0;
+  for (const auto& s : samples) {
+    if (s.name != name) continue;
+    bool match = true;
+    for (const auto& [k, v] : labels) {
+      auto it = s.labels.find(k);
+      if (it == s.labels.end() || it->second != v) {
+        match = false;
+        break;
+      }
+    }
+    if (match) sum += s.value;
+  }
+  return sum;
+}
+
+void write_atomically(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".writing";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << content;
+    REQUIRE(f.good());
+  }
+  REQUIRE(std::rename(tmp.c_str(), path.c_str()) == 0);
 }
 
 }  // namespace it

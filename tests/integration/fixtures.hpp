@@ -8,13 +8,17 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace it {
 
 // The standard config. Placeholders: {{API1}} {{API2}} {{WEB}} {{DEAD}} (endpoints),
 // {{SERVED_BY}} (value of the x-served-by response header of route "web"),
 // {{WORKERS}}, {{DRAIN}}, {{READ_TIMEOUT}}, {{EXTRA_ROUTES}} (route lines for server "app",
-// inserted before the catch-all), {{EXTRA_UPSTREAMS}}.
+// inserted before the catch-all), {{EXTRA_UPSTREAMS}}, {{ADMIN}} (admin address, default
+// 127.0.0.1:0: a free port per process, see Proxy::admin_port()), {{LISTEN}} (address of
+// listener "http", default 127.0.0.1:0), {{TOP}} (complete top-level lines such as
+// "shutdown_delay: 1s\n", inserted before `listeners:`).
 extern const char* const standard_config_template;
 
 // A port on 127.0.0.1 that nothing listens on (bound, read, then closed).
@@ -46,6 +50,26 @@ Echo require_echo(const Response& r);
 
 // The /stats counters of an upstream (fetched directly, not through the proxy).
 std::map<std::string, std::string> upstream_stats(const Upstream& u);
+
+// GET `target` from the proxy's admin listener, on a fresh connection.
+Response admin_get(const Proxy& proxy, const std::string& target);
+
+// One sample of a Prometheus text exposition.
+struct Sample {
+  std::string name;
+  std::map<std::string, std::string> labels;  // unescaped values
+  double value = 0;
+};
+// Parses a text exposition (format 0.0.4), failing the test on a line it cannot read.
+std::vector<Sample> parse_exposition(const std::string& text);
+// GET /metrics from the admin listener and parse it (fails the test unless 200).
+std::vector<Sample> scrape(const Proxy& proxy);
+// Sum of the samples named `name` whose labels include every pair of `labels` (0 when none).
+double metric(const std::vector<Sample>& samples, const std::string& name,
+              const std::map<std::string, std::string>& labels = {});
+
+// Replaces `path` atomically: writes `content` to a temporary file next to it, then renames it.
+void write_atomically(const std::string& path, const std::string& content);
 
 // Catch2 helper: shows why a response failed.
 #define REQUIRE_RESPONSE(r)                  \

@@ -29,6 +29,10 @@ namespace it {
 std::string rampart_bin() { return RAMPART_BIN; }
 std::string upstream_bin() { return RAMPART_UPSTREAM_BIN; }
 std::string source_dir() { return RAMPART_SOURCE_DIR; }
+std::string bench_bin() {
+  std::string up = upstream_bin();
+  return up.substr(0, up.rfind('/') + 1) + "rampart-bench";
+}
 
 namespace {
 
@@ -339,13 +343,25 @@ Proxy::Proxy(const std::string& yaml, Ms timeout) {
     f << yaml;
     REQUIRE(f.good());
   }
+  start(timeout);
+}
+
+Proxy::Proxy(const ExistingConfig& config, Ms timeout) : owns_dir_(false), config_path_(config.path) {
+  dir_ = config_path_.substr(0, config_path_.rfind('/'));
+  start(timeout);
+}
+
+void Proxy::start(Ms timeout) {
   process_ = std::make_unique<Process>(rampart_bin(), std::vector<std::string>{"-c", config_path_});
   process_->wait_for_line(std::regex(R"(rampart: ready)"), timeout);
   static const std::regex listening(R"(rampart: listening name=(\S+) address=127\.0\.0\.1:(\d+))");
+  static const std::regex admin(R"(rampart: admin listening address=127\.0\.0\.1:(\d+))");
   for (auto& line : process_->lines()) {
     std::smatch m;
     if (std::regex_search(line, m, listening))
       ports_[m[1].str()] = static_cast<std::uint16_t>(std::stoi(m[2].str()));
+    else if (std::regex_search(line, m, admin))
+      admin_port_ = static_cast<std::uint16_t>(std::stoi(m[1].str()));
   }
   INFO(process_->output());
   REQUIRE(!ports_.empty());
@@ -353,8 +369,14 @@ Proxy::Proxy(const std::string& yaml, Ms timeout) {
 
 Proxy::~Proxy() {
   process_.reset();
+  if (!owns_dir_) return;
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
+}
+
+std::uint16_t Proxy::admin_port() const {
+  if (admin_port_ == 0) FAIL("rampart printed no admin listening line; output:\n" << process_->output());
+  return admin_port_;
 }
 
 std::uint16_t Proxy::port(const std::string& listener) const {

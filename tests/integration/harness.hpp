@@ -35,6 +35,8 @@ using Ms = std::chrono::milliseconds;
 std::string rampart_bin();
 std::string upstream_bin();
 std::string source_dir();
+// rampart-bench, built next to rampart-upstream (bench/ in the build tree).
+std::string bench_bin();
 
 // ---------------------------------------------------------------------------------------------
 // Child process with captured stdout/stderr.
@@ -127,18 +129,28 @@ struct ReloadResult {
   std::string diagnostics;  // the lines printed after "reload failed"
 };
 
+// A config file that already exists (Proxy does not write it, nor remove its directory).
+struct ExistingConfig {
+  std::string path;
+};
+
 class Proxy {
  public:
   // Writes `yaml` to DIR/rampart.yaml (DIR from mkdtemp), runs `rampart -c FILE` and waits
-  // (up to `timeout`) for `rampart: ready`, collecting every `rampart: listening` line.
+  // (up to `timeout`) for `rampart: ready`, collecting every `rampart: listening` line and the
+  // `rampart: admin listening` line.
   explicit Proxy(const std::string& yaml, Ms timeout = 10s);
-  // Kills the process and removes the temporary directory.
+  // Runs `rampart -c config.path` on a file the caller owns (dir() is its directory).
+  explicit Proxy(const ExistingConfig& config, Ms timeout = 10s);
+  // Kills the process and removes the temporary directory (if Proxy created it).
   ~Proxy();
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;
 
   // Port of the named listener (fails the test if there is none).
   std::uint16_t port(const std::string& listener = "http") const;
+  // Port of the admin listener (fails the test if rampart printed no `admin listening` line).
+  std::uint16_t admin_port() const;
   const std::string& config_path() const { return config_path_; }
   const std::string& dir() const { return dir_; }
   Process& process() { return *process_; }
@@ -147,10 +159,14 @@ class Proxy {
   ReloadResult reload(const std::string& yaml, Ms timeout = 10s);
 
  private:
+  void start(Ms timeout);
+
   std::string dir_;
+  bool owns_dir_ = true;
   std::string config_path_;
   std::unique_ptr<Process> process_;
   std::map<std::string, std::uint16_t> ports_;
+  std::uint16_t admin_port_ = 0;
 };
 
 // A fresh temporary directory (mkdtemp under /tmp) removed with everything in it on destruction.

@@ -45,7 +45,7 @@ std::vector<BadRequest> bad_requests() {
 
 }  // namespace
 
-TEST_CASE("malformed requests get 400 and a close; other connections are unaffected") {
+TEST_CASE("malformed requests get 400 and a close, other connections are unaffected") {
   Stack s;
   // A keep-alive connection opened before any of the bad requests.
   Conn witness(s.port());

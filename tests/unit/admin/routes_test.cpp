@@ -42,7 +42,7 @@ TEST_CASE("each endpoint answers with its handler's body and content type", "[ad
   CHECK((r.status == 200 && r.body == "reload ok generation=2\n"));
 }
 
-TEST_CASE("readiness: /readyz and /healthz follow ready(); /livez does not", "[admin][routes]") {
+TEST_CASE("readiness: /readyz and /healthz follow ready(), /livez does not", "[admin][routes]") {
   const Handlers up = fixed(true), down = fixed(false);
   CHECK(route(Method::get, "/readyz", up).status == 200);
   CHECK(route(Method::get, "/healthz", up).body == "ready\n");
@@ -51,7 +51,7 @@ TEST_CASE("readiness: /readyz and /healthz follow ready(); /livez does not", "[a
   CHECK(route(Method::get, "/livez", down).status == 200);
 }
 
-TEST_CASE("wrong methods get 405 with Allow; unknown paths 404 whatever the method", "[admin][routes]") {
+TEST_CASE("wrong methods get 405 with Allow, unknown paths 404 whatever the method", "[admin][routes]") {
   const Handlers h = fixed(true);
   for (Method m : {Method::post, Method::put, Method::del, Method::options, Method::patch}) {
     const auto r = route(m, "/metrics", h);
@@ -69,7 +69,7 @@ TEST_CASE("wrong methods get 405 with Allow; unknown paths 404 whatever the meth
   CHECK(route(Method::get, "/metrics", h).allow.empty());
 }
 
-TEST_CASE("empty handlers make their endpoint 404; a throwing handler gives 500", "[admin][routes]") {
+TEST_CASE("empty handlers make their endpoint 404, a throwing handler gives 500", "[admin][routes]") {
   Handlers none;
   CHECK(route(Method::get, "/metrics", none).status == 404);
   CHECK(route(Method::get, "/readyz", none).status == 404);
@@ -82,7 +82,7 @@ TEST_CASE("empty handlers make their endpoint 404; a throwing handler gives 500"
   CHECK(r.body == "handler failed: boom\n");
 }
 
-TEST_CASE("write_reply frames with Content-Length; HEAD keeps it and drops the body", "[admin][routes]") {
+TEST_CASE("write_reply frames with Content-Length, HEAD keeps it and drops the body", "[admin][routes]") {
   Reply r = text_reply(405, "method not allowed");
   r.allow = "POST";
   std::string out;

@@ -112,7 +112,7 @@ TEST_CASE("a missing non-glob include is an error", "[config][include]") {
                                  " [include[1]]"});
 }
 
-TEST_CASE("included files may not set main-only keys; their errors name the included file", "[config][include]") {
+TEST_CASE("included files may not set main-only keys, their errors name the included file", "[config][include]") {
   TempDir dir;
   const std::string main = dir.write("main.yaml", std::string(main_head) + "include: conf.d/*.yaml\n");
   const std::string inc = dir.write("conf.d/x.yaml",

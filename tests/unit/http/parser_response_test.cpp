@@ -161,7 +161,7 @@ TEST_CASE("response: rejected heads", "[http][parser]") {
   }
 }
 
-TEST_CASE("response: every prefix is incomplete; limits apply", "[http][parser]") {
+TEST_CASE("response: every prefix is incomplete, limits apply", "[http][parser]") {
   const std::string full = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A:\tb \r\n\r\n";
   for (std::size_t n = 0; n < full.size(); ++n) {
     INFO("prefix " << n);

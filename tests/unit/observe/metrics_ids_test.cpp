@@ -11,7 +11,7 @@
 using namespace rampart::observe;
 using test::parse_samples;
 
-TEST_CASE("same name, same id; different names, different ids", "[metrics]") {
+TEST_CASE("same name, same id, different names, different ids", "[metrics]") {
   Metrics m(1, "test");
   auto a = m.route_id("web", "api");
   CHECK(a != 0);  // 0 is "no route"

@@ -160,7 +160,7 @@ TEST_CASE("no route matched gives a null route", "[route][path]") {
   CHECK(t->match("x", "/other", "GET", {}).route == nullptr);
 }
 
-TEST_CASE("regex matching is a full match; partial-looking patterns still anchor", "[route][path]") {
+TEST_CASE("regex matching is a full match, partial-looking patterns still anchor", "[route][path]") {
   auto t = build(spec_with({server("s", {"*"}, {proxy_route("re", "/v[0-9]", PathMatch::regex)})}));
   CHECK(t->match("x", "/v1", "GET", {}).route != nullptr);
   CHECK(t->match("x", "/v1/more", "GET", {}).route == nullptr);
