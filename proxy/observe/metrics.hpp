@@ -49,6 +49,12 @@ class Metrics {
   WorkerMetrics& worker(unsigned index);
   // The whole exposition in Prometheus text format 0.0.4 (what GET /metrics returns).
   std::string render() const;
+  // Gauges of one upstream summed over the workers (for GET /upstreams).
+  struct UpstreamGauges {
+    std::int64_t active_requests = 0;
+    std::int64_t idle_connections = 0;
+  };
+  UpstreamGauges upstream_gauges(std::uint32_t upstream) const;
 
  private:
   struct Impl;

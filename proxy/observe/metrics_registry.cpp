@@ -92,4 +92,16 @@ std::string Metrics::render() const {
   return std::move(out).str();
 }
 
+Metrics::UpstreamGauges Metrics::upstream_gauges(std::uint32_t upstream) const {
+  UpstreamGauges g;
+  std::lock_guard lock(impl_->names_mu);
+  for (const auto& shard : impl_->shards) {
+    if (const detail::UpstreamCell* c = shard->upstreams.find(upstream)) {
+      g.active_requests += c->active.get();
+      g.idle_connections += c->idle.get();
+    }
+  }
+  return g;
+}
+
 }  // namespace rampart::observe

@@ -229,7 +229,7 @@ std::string Control::upstreams_json() const {
     snap = current_;
   }
   // Health checks and ejection arrive with issue #5; until then every endpoint is "unknown"
-  // (never checked) and active requests are in the metrics (rampart_upstream_active_requests).
+  // (never checked) and none is ejected.
   std::string out = "{\"generation\":" + std::to_string(snap->generation) + ",\"upstreams\":[";
   for (std::size_t i = 0; i < snap->upstreams.size(); ++i) {
     const auto& g = snap->upstreams[i];
@@ -238,7 +238,10 @@ std::string Control::upstreams_json() const {
     json_string(g.name, out);
     out += ",\"balancer\":\"round_robin\",\"max_idle_per_endpoint\":" + std::to_string(g.max_idle_per_endpoint) +
            ",\"idle_timeout_s\":" + std::to_string(std::chrono::duration<double>(g.idle_timeout).count()) +
-           ",\"max_requests_per_connection\":" + std::to_string(g.max_requests_per_connection) + ",\"endpoints\":[";
+           ",\"max_requests_per_connection\":" + std::to_string(g.max_requests_per_connection);
+    const auto gauges = metrics_->upstream_gauges(g.metrics_id);
+    out += ",\"active_requests\":" + std::to_string(gauges.active_requests) +
+           ",\"idle_connections\":" + std::to_string(gauges.idle_connections) + ",\"endpoints\":[";
     for (std::size_t e = 0; e < g.endpoints.size(); ++e) {
       const auto& ep = g.endpoints[e];
       if (e) out += ',';
