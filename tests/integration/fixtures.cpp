@@ -17,6 +17,7 @@ const char* const standard_config_template = R"(version: 1
 workers: {{WORKERS}}
 drain_timeout: {{DRAIN}}
 admin: {address: "{{ADMIN}}"}
+watch: {{WATCH}}
 {{TOP}}listeners:
   - {name: http, address: "{{LISTEN}}"}
 defaults: {connect_timeout: 1s, read_timeout: {{READ_TIMEOUT}}, client_header_timeout: 2s, client_body_timeout: 2s, keepalive_timeout: 3s, max_body_size: 1m, max_request_line: 8k, max_header_bytes: 32k, max_headers: 100, trusted_proxies: ["127.0.0.2/32"]}
@@ -77,6 +78,9 @@ Stack::Stack(std::map<std::string, std::string> overrides) {
       {"ADMIN", "127.0.0.1:0"},
       {"LISTEN", "127.0.0.1:0"},
       {"TOP", ""},
+      // Tests reload with Proxy::reload (rewrite + SIGHUP); a watcher would add a second reload
+      // racing the next one. The file-watching tests turn it on.
+      {"WATCH", "false"},
   };
   for (auto& [k, v] : overrides) values[k] = v;
   proxy = std::make_unique<Proxy>(config());

@@ -68,7 +68,7 @@ std::string json_text(const Json& obj, const std::string& key) {
 // 6. Reload when the files change
 
 TEST_CASE("watch: rewriting the config file (temp + rename) reloads it") {
-  Stack s({{"EXTRA_ROUTES", msg_route("v1")}});
+  Stack s({{"EXTRA_ROUTES", msg_route("v1")}, {"WATCH", "true"}});
   Proxy& p = *s.proxy;
   INFO(p.process().output());
   REQUIRE(get(s.port(), "/msg").body == "v1\n");
@@ -126,7 +126,7 @@ TEST_CASE("watch: a Kubernetes ConfigMap ..data symlink swap reloads") {
 // 7. Failed reloads
 
 TEST_CASE("reload: invalid YAML written to the watched file keeps the old config and is counted") {
-  Stack s;
+  Stack s(std::map<std::string, std::string>{{"WATCH", "true"}});
   Proxy& p = *s.proxy;
   INFO(p.process().output());
   const double fail0 = reloads(p, "failure");
@@ -169,7 +169,7 @@ TEST_CASE("reload: invalid YAML written to the watched file keeps the old config
 }
 
 TEST_CASE("reload: SIGHUP or POST /-/reload with an invalid config keeps the old one and is counted") {
-  Stack s(std::map<std::string, std::string>{{"TOP", "watch: false\n"}});
+  Stack s;
   Proxy& p = *s.proxy;
   INFO(p.process().output());
   const std::string bad = s.config({{"SERVED_BY", "broken"},
@@ -198,7 +198,7 @@ TEST_CASE("reload: SIGHUP or POST /-/reload with an invalid config keeps the old
 TEST_CASE("upgrade: zero failed requests across 20 reloads and a binary upgrade under rampart-bench load") {
   REQUIRE(::access(bench_bin().c_str(), X_OK) == 0);
   const std::uint16_t fixed = closed_port();
-  Stack s({{"LISTEN", "127.0.0.1:" + std::to_string(fixed)}, {"TOP", "watch: false\n"}});
+  Stack s({{"LISTEN", "127.0.0.1:" + std::to_string(fixed)}});
   REQUIRE(s.port() == fixed);
   const std::string config_path = s.proxy->config_path();
 
