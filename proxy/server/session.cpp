@@ -282,14 +282,16 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& parked)
       idle_since_ = Clock::now();
     }
     if (in_.capacity() == 0) in_.reserve(kHeadBuffer);
-    std::size_t n = co_await read_client(in_.write_space());
-    if (n == 0 && parked_ && !timed_out()) {
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(in_.write_ptr(), in_.write_space()), nothrow);
+    if (ec == asio::error::operation_aborted && parked_ && !timed_out()) {
+      // Cancelled by the ticker to park (not a timeout, not the client closing).
       in_.release_if_empty();
       parked = true;
       co_return false;
     }
     parked_ = false;
-    if (n == 0) co_return false;
+    if (ec) co_return false;  // closed by the client, keep-alive timeout or drain
+    in_.commit(n);
   } else if (!pipelined) {
     // A new connection: the header deadline runs from accept; no buffer until bytes arrive.
     set_phase(Phase::client_header, snap.defaults.client_header_timeout);

@@ -4,6 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <sstream>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -145,6 +148,45 @@ TEST_CASE("keepalive_requests bounds the requests served on one connection") {
     CHECK(r.header("connection") == (i < 3 ? std::nullopt : std::optional<std::string>("close")));
   }
   CHECK(c.is_closed(2s));
+}
+
+}  // namespace it
+
+namespace it {
+
+namespace {
+long cpu_ticks(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may contain spaces) start after the last ')'.
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  return utime + stime;
+}
+}  // namespace
+
+TEST_CASE("keep-alive connections the client closed cost no CPU afterwards") {
+  // Parked connections (idle after their first exchange) wake up when the client closes; that
+  // wake-up must end the session, not park it again in a loop until the keep-alive timeout.
+  Proxy p(subst(two_listeners, {{"SECOND", ""}, {"BODY", "one"}}));
+  for (int i = 0; i < 20; ++i) {
+    Conn c(p.port("http"));
+    REQUIRE(c.ok());
+    REQUIRE(c.send(request("GET", "/ping")));
+    Response r = c.read_response();
+    REQUIRE_RESPONSE(r);
+  }  // each connection closes here, while the proxy has it parked
+  sleep_for(300ms);
+  const long before = cpu_ticks(p.process().pid());
+  sleep_for(1s);
+  const long used = cpu_ticks(p.process().pid()) - before;
+  INFO("CPU ticks (1/100 s) used in one idle second: " << used);
+  CHECK(used <= 5);
 }
 
 }  // namespace it
