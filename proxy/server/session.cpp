@@ -47,6 +47,19 @@ constexpr std::size_t kBodyProgressBytes = 8 * 1024;  // body reads must deliver
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kLastChunk = "0\r\n\r\n";
 
+observe::MethodClass method_class(http::Method m) {
+  switch (m) {
+    case http::Method::get: return observe::MethodClass::get;
+    case http::Method::head: return observe::MethodClass::head;
+    case http::Method::post: return observe::MethodClass::post;
+    case http::Method::put: return observe::MethodClass::put;
+    case http::Method::del: return observe::MethodClass::del;
+    case http::Method::patch: return observe::MethodClass::patch;
+    case http::Method::options: return observe::MethodClass::options;
+    default: return observe::MethodClass::other;
+  }
+}
+
 // Appends the set/add header operations of a route as header lines (for local responses).
 void append_header_lines(const config::HeaderOps& ops, std::string& out) {
   for (const auto& [n, v] : ops.set) out.append(n).append(": ").append(v).append("\r\n");
@@ -352,7 +365,8 @@ void Session::finish(Exchange& ex, bool parsed) {
   const auto seconds = [](Clock::duration d) { return std::chrono::duration<double>(d).count(); };
   const double duration = seconds(now - ex.start);
   auto& metrics = worker_.metrics();
-  const auto method = parsed ? observe::method_class(sc_->req.method_text) : observe::MethodClass::other;
+  // From the parsed enum, not the method text: the head bytes may be gone by now.
+  const auto method = parsed ? method_class(sc_->req.method) : observe::MethodClass::other;
   metrics.request(ex.route ? ex.route->metrics_id : 0, method, ex.status, duration, ex.bytes_received,
                   ex.bytes_sent);
   std::optional<double> upstream_s;
@@ -393,7 +407,10 @@ void Session::finish(Exchange& ex, bool parsed) {
   r.upstream_duration_s = upstream_s;
   if (ex.route) r.route = ex.route->name;
   if (ex.group) r.upstream = ex.group->name;
-  if (ex.endpoint) r.upstream_addr = ex.endpoint->key.substr(ex.endpoint->key.find('|') + 1);
+  if (ex.endpoint) {
+    const std::string_view key = ex.endpoint->key;  // "<pool>|<host:port>"; a view, not a temporary copy
+    r.upstream_addr = key.substr(key.find('|') + 1);
+  }
   r.upstream_status = ex.upstream_status;
   r.flags = sc_->log_flags;
   r.user_agent = sc_->log_user_agent;
