@@ -68,7 +68,7 @@ def parse_args(argv):
     p.add_argument("--rate", type=int, help="openloop rate in req/s (default: 70%% of nginx's "
                    "keepalive median; 10000 in quick mode)")
     p.add_argument("--wrk-check", dest="wrk_check", action="store_true", default=None,
-                   help="also run wrk once per peer on keepalive (default on, off with --quick)")
+                   help="also run wrk once per peer on keepalive and h2load on h2 (default on, off with --quick)")
     p.add_argument("--no-wrk-check", dest="wrk_check", action="store_false")
     p.add_argument("--no-install", action="store_true",
                    help="never run scripts/install-deps.sh --bench for missing peers")
@@ -214,7 +214,7 @@ def _run(ctx, args, scenarios, build_dir):
     if ctx.proxy_core == ctx.load_core or not {ctx.proxy_core, ctx.load_core} <= usable:
         raise Error("needs two different usable cores for --proxy-core (%d) and --load-core (%d); "
                     "usable here: %s" % (ctx.proxy_core, ctx.load_core, sorted(usable)))
-    for tool in ("taskset", "curl", "openssl") + (("wrk",) if ctx.wrk_check else ()):
+    for tool in ("taskset", "curl", "openssl") + (("wrk", "h2load") if ctx.wrk_check else ()):
         if shutil.which(tool) is None:
             raise Error("'%s' not found; run scripts/install-deps.sh --bench" % tool)
     for path, target in ((ctx.upstream_bin, "rampart-upstream"), (ctx.bench_bin, "rampart-bench")):

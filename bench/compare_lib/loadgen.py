@@ -106,7 +106,32 @@ def measured_run(bench_bin, url, args, duration_s, warmup_s, cpu, proxy_pid):
 
 
 # ---------------------------------------------------------------------------------------------
-# wrk, as a cross-check of rampart-bench on the keep-alive scenario
+# Cross-checks of rampart-bench by the usual tools: wrk on keep-alive, h2load on HTTP/2.
+
+# scenario id -> tool that measures the same target once per peer
+CROSS_CHECK = {"keepalive": "wrk", "h2": "h2load"}
+
+
+def run_cross_check(tool, url, connections, streams, duration_s, cpu):
+    if tool == "wrk":
+        return run_wrk(url, connections, duration_s, cpu)
+    return run_h2load(url, connections, streams, duration_s, cpu)
+
+
+def run_h2load(url, connections, streams, duration_s, cpu):
+    """h2load -t1 -cN -mM -D seconds; returns {rps, errors}."""
+    seconds = max(1, round(duration_s))
+    argv = ["h2load", "-t1", "-c%d" % connections, "-m%d" % streams, "-D", "%d" % seconds, url]
+    rc, out, err = run_bounded(argv, timeout_s=seconds + 30, cpu=cpu)
+    if rc != 0:
+        raise Error("h2load exit %d: %s" % (rc, (err or out).strip()[-300:]))
+    m = re.search(r"finished in [0-9.]+\w*, ([0-9.]+) req/s", out)
+    if not m:
+        raise Error("cannot read h2load's output: %s" % out.strip()[-300:])
+    record = {"rps": float(m.group(1)), "argv": argv}
+    m = re.search(r"requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored, (\d+) timeout", out)
+    record["errors"] = sum(int(g) for g in m.groups()) if m else None
+    return record
 
 def _wrk_time_us(text):
     m = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", text)

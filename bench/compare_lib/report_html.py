@@ -244,11 +244,12 @@ def scenario_table(sc, peer_names):
             ("cpu_us_per_req", "CPU &micro;s/req"), ("peak_rss_kb", "peak RSS"), ("errors", "errors")]
         if key == "p99_us":
             cols.remove(("p99_us", "p99"))
-    wrk = sc["id"] == "keepalive" and any("wrk" in r for r in sc["peers"].values())
+    tool = {"keepalive": "wrk", "h2": "h2load"}.get(sc["id"])
+    wrk = tool is not None and any(tool in r for r in sc["peers"].values())
     head = "".join("<th>%s</th>" % c[1] for c in cols)
     head = "<tr><th>peer</th>%s<th>&times; nginx (%s)</th>%s%s</tr>" % (
         head, esc(sc["unit"]), "" if sc["kind"] == "idle" else "<th>&times; nginx (CPU)</th>",
-        "<th>wrk req/s</th>" if wrk else "")
+        "<th>%s req/s</th>" % tool if wrk else "")
     rows = [head]
     for name in peer_names:
         r = sc["peers"].get(name)
@@ -272,7 +273,7 @@ def scenario_table(sc, peer_names):
         if sc["kind"] != "idle":
             cells.append("<td>%s</td>" % ("%.2f" % ratio["cpu_us_per_req"] if "cpu_us_per_req" in ratio else "-"))
         if wrk:
-            w = r.get("wrk") or {}
+            w = r.get(tool) or {}
             cells.append("<td>%s</td>" % (_num(w["rps"], "rps") if "rps" in w else esc(w.get("error", "-"))))
         rows.append('<tr><td><span class="dot" style="background:%s"></span>%s</td>%s</tr>'
                     % (_color(name), esc(name), "".join(cells)))

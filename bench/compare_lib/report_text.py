@@ -69,13 +69,14 @@ def _scenario_block(sc):
     if sc.get("rate"):
         title += ", at %d req/s (%s)" % (sc["rate"], sc["rate_basis"])
     idle = sc["kind"] == "idle"
-    wrk = sc["id"] == "keepalive" and any("wrk" in p for p in sc["peers"].values())
+    tool = {"keepalive": "wrk", "h2": "h2load"}.get(sc["id"])
+    wrk = tool is not None and any(tool in p for p in sc["peers"].values())
     if idle:
         header = ["peer", sc["unit"], "min-max", "xnginx", "RSS before", "RSS after"]
     else:
         header = ["peer", sc["unit"], "min-max", "xnginx"] + (["req/s"] if key != "rps" else []) + \
             ["p50", "p99", "p99.9", "CPU us/req", "xnginx", "peak RSS", "errors"] + \
-            (["wrk req/s"] if wrk else [])
+            (["%s req/s" % tool] if wrk else [])
     rows, notes = [], []
     for name, r in sc["peers"].items():
         if r["status"] != "ok":
@@ -97,7 +98,7 @@ def _scenario_block(sc):
                     fmt_ratio(ratio.get("cpu_us_per_req")), fmt_kb(med.get("peak_rss_kb")),
                     "%d" % med.get("errors", 0)]
             if wrk:
-                w = r.get("wrk") or {}
+                w = r.get(tool) or {}
                 row.append(fmt_value(w["rps"], "rps") if "rps" in w else "failed")
             note = rate_note(sc, med)
             if note:

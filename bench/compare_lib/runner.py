@@ -172,19 +172,23 @@ class Runner:
                     r["runs"].append(run)
                     log("%s rep %d/%d %-8s %s" % (scenario.id, rep + 1, ctx.reps, peer.name,
                                                   _run_line(scenario, run)))
-            if scenario.id == "keepalive" and ctx.wrk_check:
+            tool = loadgen.CROSS_CHECK.get(scenario.id)
+            if tool and ctx.wrk_check:
+                streams = 1
+                if "-m" in scenario.bench_args:
+                    streams = int(scenario.bench_args[scenario.bench_args.index("-m") + 1])
                 for peer in peers:
                     inst = instances.get(peer.name)
                     r = results[peer.name]
-                    if inst is None or r["status"] == "failed":
+                    if inst is None or r["status"] != "ok":
                         continue
                     try:
-                        r["wrk"] = loadgen.run_wrk(inst.url(scenario), scenario.connections,
-                                                   ctx.duration, ctx.load_core)
-                        log("keepalive wrk cross-check %-8s %.0f req/s" % (peer.name, r["wrk"]["rps"]))
+                        r[tool] = loadgen.run_cross_check(tool, inst.url(scenario), scenario.connections, streams,
+                                                          ctx.duration, ctx.load_core)
+                        log("%s %s cross-check %-8s %.0f req/s" % (scenario.id, tool, peer.name, r[tool]["rps"]))
                     except Error as e:
-                        r["wrk"] = {"error": str(e)}
-                        log("keepalive wrk cross-check %s failed: %s" % (peer.name, e))
+                        r[tool] = {"error": str(e)}
+                        log("%s %s cross-check %s failed: %s" % (scenario.id, tool, peer.name, e))
         finally:
             for inst in instances.values():
                 self.stop_peer(inst)
