@@ -8,6 +8,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 
@@ -66,8 +69,7 @@ void Worker::remove_listener(const std::string& listener) {
   asio::post(ioc_, [this, listener] {
     for (auto it = listeners_.begin(); it != listeners_.end();) {
       if ((*it)->name == listener) {
-        boost::system::error_code ec;
-        (*it)->acceptor->close(ec);
+        close_listener(**it);
         it = listeners_.erase(it);
       } else {
         ++it;
@@ -91,10 +93,7 @@ void Worker::drain(upstream::Clock::time_point deadline) {
   asio::post(ioc_, [this, deadline] {
     draining_ = true;
     drain_deadline_ = deadline;
-    for (auto& l : listeners_) {
-      boost::system::error_code ec;
-      l->acceptor->close(ec);
-    }
+    for (auto& l : listeners_) close_listener(*l);
     listeners_.clear();
     pool_.clear();
     // Copy: on_drain may end a session, which delists itself later (on its own resumption).
@@ -126,6 +125,42 @@ void Worker::new_request_id(std::string& out) {
   }
 }
 
+// Closing a listening socket resets the connections the kernel already completed in its accept
+// queue (unless net.ipv4.tcp_migrate_req=1 hands them to another socket of the SO_REUSEPORT group).
+// During a reload or a binary upgrade those are real clients, so the queue is emptied first: each
+// connection in it is served like any other (with Connection: close when draining).
+void Worker::close_listener(Listener& l) {
+  const int fd = l.acceptor->native_handle();
+  for (;;) {
+    int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      break;  // EAGAIN: the queue is empty (or out of descriptors: nothing more to save)
+    }
+    start_session(l, c);
+  }
+  boost::system::error_code ec;
+  l.acceptor->close(ec);
+}
+
+void Worker::start_session(const Listener& l, int fd) {
+  boost::system::error_code ec;
+  tcp::socket socket(ioc_);
+  socket.assign(l.acceptor->local_endpoint(ec).protocol(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    return;
+  }
+  start_session(l, std::move(socket));
+}
+
+void Worker::start_session(const Listener& l, tcp::socket socket) {
+  const auto& ids = gen_->snap->listener_metrics;
+  auto id = ids.find(l.name);
+  auto session = std::make_unique<Session>(*this, std::move(socket), l.name, id == ids.end() ? 0 : id->second, "http");
+  asio::co_spawn(ioc_, Session::run_owned(std::move(session)), asio::detached);
+}
+
 asio::awaitable<void> Worker::accept_loop(std::shared_ptr<Listener> l) {
   asio::steady_timer backoff(ioc_);
   for (;;) {
@@ -137,10 +172,7 @@ asio::awaitable<void> Worker::accept_loop(std::shared_ptr<Listener> l) {
       co_await backoff.async_wait(nothrow);
       continue;
     }
-    const auto& ids = gen_->snap->listener_metrics;
-    auto id = ids.find(l->name);
-    auto session = std::make_unique<Session>(*this, std::move(socket), l->name, id == ids.end() ? 0 : id->second, "http");
-    asio::co_spawn(ioc_, Session::run_owned(std::move(session)), asio::detached);
+    start_session(*l, std::move(socket));
   }
 }
 

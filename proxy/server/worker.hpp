@@ -67,6 +67,9 @@ class Worker {
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
   };
   boost::asio::awaitable<void> accept_loop(std::shared_ptr<Listener> l);
+  void close_listener(Listener& l);
+  void start_session(const Listener& l, int fd);
+  void start_session(const Listener& l, boost::asio::ip::tcp::socket socket);
   boost::asio::awaitable<void> ticker();
   void report_idle_connections();
   std::vector<std::size_t> idle_reported_;  // by upstream metrics id
