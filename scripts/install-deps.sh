@@ -32,12 +32,12 @@ build_packages=(
   g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libnghttp2-dev libbrotli-dev zlib1g-dev
-  libyaml-cpp-dev catch2 prometheus-cpp-dev
+  libyaml-cpp-dev catch2 prometheus-cpp-dev libc-ares-dev
 )
 # Tests: the integration suite drives the real binaries with these tools; the bench/compare smoke
 # test (tests/bench/) runs Python 3 and nginx, pinned with taskset (util-linux).
 # nginx-light is only a transitional package depending on nginx in Debian 12, so ask for nginx.
-test_packages=(curl nghttp2-client openssl procps iproute2 wrk python3 nginx util-linux prometheus)
+test_packages=(curl nghttp2-client openssl procps iproute2 wrk python3 nginx util-linux prometheus dnsmasq-base)
 # Benchmarks (bench/compare): the other peers we compare against.
 bench_packages=(nginx haproxy caddy h2o wrk util-linux)
 

@@ -107,6 +107,108 @@ void emit_route(YAML::Emitter& out, const RouteSpec& r) {
       out << *r.access_log;
     }
   }
+  if (r.upstream) {
+    const RetrySpec& t = r.retry;
+    out << YAML::Key << "retry" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "attempts" << YAML::Value << t.attempts;
+    out << YAML::Key << "on" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+    if (t.on_connect_failure) out << "connect-failure";
+    if (t.on_reset) out << "reset";
+    if (t.on_timeout) out << "timeout";
+    for (int st : t.on_status) out << st;
+    out << YAML::EndSeq;
+    if (t.per_try_timeout) out << YAML::Key << "per_try_timeout" << YAML::Value << format_duration(*t.per_try_timeout);
+    out << YAML::Key << "buffer_body" << YAML::Value << format_size(t.buffer_body);
+    out << YAML::EndMap;
+  }
+  out << YAML::EndMap;
+}
+
+const char* policy_name(LoadBalanceSpec::Policy p) {
+  switch (p) {
+    case LoadBalanceSpec::Policy::round_robin: return "round_robin";
+    case LoadBalanceSpec::Policy::least_request: return "least_request";
+    case LoadBalanceSpec::Policy::random: return "random";
+    case LoadBalanceSpec::Policy::hash: return "hash";
+  }
+  return "round_robin";
+}
+
+void emit_upstream(YAML::Emitter& out, const UpstreamSpec& u) {
+  out << YAML::BeginMap;
+  out << YAML::Key << "name" << YAML::Value << u.name;
+  out << YAML::Key << "endpoints" << YAML::Value << YAML::BeginSeq;
+  for (const EndpointSpec& e : u.endpoints) {
+    out << YAML::Flow << YAML::BeginMap << YAML::Key << "address" << YAML::Value << e.address.str() << YAML::Key
+        << "weight" << YAML::Value << e.weight << YAML::EndMap;
+  }
+  out << YAML::EndSeq;
+  out << YAML::Key << "balance" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "policy" << YAML::Value << policy_name(u.balance.policy);
+  if (u.balance.policy == LoadBalanceSpec::Policy::hash) {
+    out << YAML::Key << "key" << YAML::Value;
+    const HashKeySpec& k = u.balance.hash_key;
+    switch (k.source) {
+      case HashKeySpec::Source::client_ip: out << "client_ip"; break;
+      case HashKeySpec::Source::path: out << "path"; break;
+      case HashKeySpec::Source::header: out << YAML::Flow << YAML::BeginMap << YAML::Key << "header" << YAML::Value << k.name << YAML::EndMap; break;
+      case HashKeySpec::Source::cookie: out << YAML::Flow << YAML::BeginMap << YAML::Key << "cookie" << YAML::Value << k.name << YAML::EndMap; break;
+    }
+  }
+  if (u.balance.slow_start) out << YAML::Key << "slow_start" << YAML::Value << format_duration(*u.balance.slow_start);
+  out << YAML::EndMap;
+  if (u.health_check) {
+    const HealthCheckSpec& h = *u.health_check;
+    const bool http = h.type == HealthCheckSpec::Type::http;
+    out << YAML::Key << "health_check" << YAML::Value << YAML::BeginMap;
+    out << YAML::Key << "type" << YAML::Value << (http ? "http" : "tcp");
+    if (http) {
+      out << YAML::Key << "method" << YAML::Value << h.method;
+      out << YAML::Key << "path" << YAML::Value << h.path;
+      emit_optional(out, "host", h.host);
+      out << YAML::Key << "expect_status" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (auto [lo, hi] : h.expect_status) out << (lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi));
+      out << YAML::EndSeq;
+      emit_optional(out, "body_contains", h.body_contains);
+    }
+    out << YAML::Key << "interval" << YAML::Value << format_duration(h.interval);
+    out << YAML::Key << "timeout" << YAML::Value << format_duration(h.timeout);
+    out << YAML::Key << "jitter" << YAML::Value << format_number(h.jitter);
+    out << YAML::Key << "healthy_threshold" << YAML::Value << h.healthy_threshold;
+    out << YAML::Key << "unhealthy_threshold" << YAML::Value << h.unhealthy_threshold;
+    out << YAML::Key << "start" << YAML::Value << (h.start_healthy ? "healthy" : "unknown");
+    out << YAML::EndMap;
+  }
+  const OutlierSpec& o = u.outlier;
+  out << YAML::Key << "outlier" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "consecutive_failures" << YAML::Value << o.consecutive_failures;
+  out << YAML::Key << "consecutive_5xx" << YAML::Value << o.consecutive_5xx;
+  out << YAML::Key << "base_ejection_time" << YAML::Value << format_duration(o.base_ejection_time);
+  out << YAML::Key << "max_ejection_time" << YAML::Value << format_duration(o.max_ejection_time);
+  out << YAML::Key << "max_ejected_percent" << YAML::Value << o.max_ejected_percent;
+  out << YAML::EndMap;
+  out << YAML::Key << "when_all_unhealthy" << YAML::Value << (u.panic ? "panic" : "fail");
+  out << YAML::Key << "circuit" << YAML::Value << YAML::Flow << YAML::BeginMap;
+  out << YAML::Key << "max_connections" << YAML::Value << u.circuit.max_connections;
+  if (u.circuit.max_connections) out << YAML::Key << "max_pending" << YAML::Value << u.circuit.max_pending;
+  out << YAML::Key << "max_requests" << YAML::Value << u.circuit.max_requests;
+  out << YAML::EndMap;
+  out << YAML::Key << "retry_budget" << YAML::Value << YAML::Flow << YAML::BeginMap;
+  out << YAML::Key << "percent" << YAML::Value << format_number(u.retry_budget.percent);
+  out << YAML::Key << "min_retries" << YAML::Value << u.retry_budget.min_retries;
+  out << YAML::EndMap;
+  if (u.discovery.refresh || u.discovery.resolver) {
+    out << YAML::Key << "discovery" << YAML::Value << YAML::Flow << YAML::BeginMap;
+    if (u.discovery.refresh) out << YAML::Key << "refresh" << YAML::Value << format_duration(*u.discovery.refresh);
+    if (u.discovery.resolver) out << YAML::Key << "resolver" << YAML::Value << u.discovery.resolver->str();
+    out << YAML::EndMap;
+  }
+  out << YAML::Key << "max_idle_per_endpoint" << YAML::Value << u.max_idle_per_endpoint;
+  out << YAML::Key << "idle_timeout" << YAML::Value << format_duration(u.idle_timeout);
+  out << YAML::Key << "max_requests_per_connection" << YAML::Value << u.max_requests_per_connection;
+  if (u.max_connection_lifetime)
+    out << YAML::Key << "max_connection_lifetime" << YAML::Value << format_duration(*u.max_connection_lifetime);
+  if (u.connect_timeout) out << YAML::Key << "connect_timeout" << YAML::Value << format_duration(*u.connect_timeout);
   out << YAML::EndMap;
 }
 
@@ -186,18 +288,7 @@ std::string dump(const ConfigSpec& spec) {
   out << YAML::EndSeq;
 
   out << YAML::Key << "upstreams" << YAML::Value << YAML::BeginSeq;
-  for (const UpstreamSpec& u : spec.upstreams) {
-    out << YAML::BeginMap;
-    out << YAML::Key << "name" << YAML::Value << u.name;
-    out << YAML::Key << "endpoints" << YAML::Value << YAML::Flow << YAML::BeginSeq;
-    for (const core::HostPort& e : u.endpoints) out << e.str();
-    out << YAML::EndSeq;
-    out << YAML::Key << "max_idle_per_endpoint" << YAML::Value << u.max_idle_per_endpoint;
-    out << YAML::Key << "idle_timeout" << YAML::Value << format_duration(u.idle_timeout);
-    out << YAML::Key << "max_requests_per_connection" << YAML::Value << u.max_requests_per_connection;
-    if (u.connect_timeout) out << YAML::Key << "connect_timeout" << YAML::Value << format_duration(*u.connect_timeout);
-    out << YAML::EndMap;
-  }
+  for (const UpstreamSpec& u : spec.upstreams) emit_upstream(out, u);
   out << YAML::EndSeq;
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";

@@ -33,12 +33,23 @@ struct Xref {
   Site admin_address;                       // as written; empty text when left at the default
 };
 
+// The required `name` of a list item; also appends its Site (an empty one when missing) to `sites`.
+std::optional<std::string> read_name(Reader& r, const MapView& m, std::vector<Site>& sites);
+
+// `true`, `false` or a mapping. A scalar yields its boolean; a mapping yields nullopt with
+// `is_map` set; anything else is reported and yields nullopt with `is_map` clear.
+std::optional<bool> read_switch(Reader& r, const Value& v, bool& is_map);
+// One of `choices`, with a did-you-mean suggestion otherwise.
+std::optional<std::string> read_choice(Reader& r, const Value& v, const std::vector<std::string>& choices);
+
 ListenerSpec parse_listener(Reader& r, const Value& v, Xref& x);
 UpstreamSpec parse_upstream(Reader& r, const Value& v, Xref& x);
 // `index` is the position the server will take in ConfigSpec::servers.
 ServerSpec parse_server(Reader& r, const Value& v, std::size_t index, Xref& x);
 RouteSpec parse_route(Reader& r, const Value& v, std::size_t route_index, Xref& x);
 DefaultsSpec parse_defaults(Reader& r, const Value& v);
+// A route's `retry: false | {attempts, on, per_try_timeout, buffer_body}` (parse_upstream.cpp).
+RetrySpec parse_retry(Reader& r, const Value& v);
 
 // Operations blocks of the main file (parse_operations.cpp). Each takes the block's value and
 // accepts the documented shorthands (`admin: false`, `access_log: true`). `main_dir` is the

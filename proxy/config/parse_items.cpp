@@ -27,6 +27,10 @@ bool valid_server_host(std::string_view host) {
   return label != 0;
 }
 
+constexpr std::uint64_t u32_max = UINT32_MAX;
+
+}  // namespace
+
 std::optional<std::string> read_name(Reader& r, const MapView& m, std::vector<Site>& sites) {
   std::optional<std::string> name;
   if (auto v = m.require("name")) {
@@ -36,10 +40,6 @@ std::optional<std::string> read_name(Reader& r, const MapView& m, std::vector<Si
   if (!name) sites.push_back(Site{});  // keep the table parallel to the spec list
   return name;
 }
-
-constexpr std::uint64_t u32_max = UINT32_MAX;
-
-}  // namespace
 
 ListenerSpec parse_listener(Reader& r, const Value& v, Xref& x) {
   ListenerSpec spec;
@@ -64,42 +64,6 @@ ListenerSpec parse_listener(Reader& r, const Value& v, Xref& x) {
     }
   }
   x.listener_addresses.push_back(std::move(address_site));
-  return spec;
-}
-
-UpstreamSpec parse_upstream(Reader& r, const Value& v, Xref& x) {
-  UpstreamSpec spec;
-  spec.mark = r.mark(v.mark);
-  MapView m(r, v,
-            {"name", "endpoints", "max_idle_per_endpoint", "idle_timeout", "max_requests_per_connection",
-             "connect_timeout"});
-  if (!m.ok()) {
-    x.upstream_names.push_back(Site{});
-    return spec;
-  }
-  if (auto name = read_name(r, m, x.upstream_names)) spec.name = *name;
-  if (auto endpoints = m.get("endpoints")) {
-    if (auto items = read_list(r, *endpoints)) {
-      if (items->empty()) r.error(endpoints->mark, endpoints->path, "upstream has no endpoints");
-      for (const Value& item : *items) {
-        auto s = read_string(r, item);
-        if (!s) continue;
-        std::string why;
-        if (auto hp = core::parse_host_port(*s, /*allow_port_zero=*/false, why)) {
-          spec.endpoints.push_back(*hp);
-        } else {
-          r.error(item.mark, item.path, "bad address '" + *s + "': " + why);
-        }
-      }
-    }
-  } else {
-    r.error(v.mark, v.path.empty() ? "endpoints" : v.path + ".endpoints", "upstream has no endpoints");
-  }
-  auto count = [&](const Value& x) { return read_uint(r, x, 0, u32_max); };
-  assign(m, "max_idle_per_endpoint", spec.max_idle_per_endpoint, count);
-  assign(m, "idle_timeout", spec.idle_timeout, [&](const Value& x) { return read_duration(r, x); });
-  assign(m, "max_requests_per_connection", spec.max_requests_per_connection, count);
-  assign(m, "connect_timeout", spec.connect_timeout, [&](const Value& x) { return read_duration(r, x); });
   return spec;
 }
 

@@ -12,31 +12,6 @@ namespace fs = std::filesystem;
 constexpr std::uint64_t min_buffer_size = 4 * 1024;
 constexpr std::uint64_t max_buffer_size = 1024 * 1024 * 1024;
 
-// `true`, `false` or a mapping. A scalar yields its boolean; a mapping yields nullopt with
-// `is_map` set; anything else is reported and yields nullopt with `is_map` clear.
-std::optional<bool> read_switch(Reader& r, const Value& v, bool& is_map) {
-  is_map = v.node.IsDefined() && v.node.IsMap();
-  if (is_map) return std::nullopt;
-  if (v.node.IsDefined() && v.node.IsScalar()) {
-    const std::string s = to_lower(v.node.Scalar());
-    if (s == "true") return true;
-    if (s == "false") return false;
-  }
-  r.error(v.mark, v.path, "expected true, false or a mapping");
-  return std::nullopt;
-}
-
-// One of `choices`, with a did-you-mean suggestion otherwise.
-std::optional<std::string> read_choice(Reader& r, const Value& v, const std::vector<std::string>& choices) {
-  auto s = read_string(r, v);
-  if (!s) return std::nullopt;
-  if (std::find(choices.begin(), choices.end(), *s) != choices.end()) return s;
-  std::string list;
-  for (const std::string& c : choices) list += (list.empty() ? "" : ", ") + c;
-  r.error(v.mark, v.path, "expected one of " + list + did_you_mean(*s, choices));
-  return std::nullopt;
-}
-
 // "stdout", "stderr", or a file path made absolute against `main_dir`.
 std::optional<std::string> read_log_path(Reader& r, const Value& v, const std::string& main_dir) {
   auto s = read_nonempty_string(r, v);
@@ -75,6 +50,32 @@ void read_fields(Reader& r, const Value& v, std::vector<std::string>& out) {
 }
 
 }  // namespace
+
+// `true`, `false` or a mapping. A scalar yields its boolean; a mapping yields nullopt with
+// `is_map` set; anything else is reported and yields nullopt with `is_map` clear.
+std::optional<bool> read_switch(Reader& r, const Value& v, bool& is_map) {
+  is_map = v.node.IsDefined() && v.node.IsMap();
+  if (is_map) return std::nullopt;
+  if (v.node.IsDefined() && v.node.IsScalar()) {
+    const std::string s = to_lower(v.node.Scalar());
+    if (s == "true") return true;
+    if (s == "false") return false;
+  }
+  r.error(v.mark, v.path, "expected true, false or a mapping");
+  return std::nullopt;
+}
+
+// One of `choices`, with a did-you-mean suggestion otherwise.
+std::optional<std::string> read_choice(Reader& r, const Value& v, const std::vector<std::string>& choices) {
+  auto s = read_string(r, v);
+  if (!s) return std::nullopt;
+  if (std::find(choices.begin(), choices.end(), *s) != choices.end()) return s;
+  std::string list;
+  for (const std::string& c : choices) list += (list.empty() ? "" : ", ") + c;
+  r.error(v.mark, v.path, "expected one of " + list + did_you_mean(*s, choices));
+  return std::nullopt;
+}
+
 
 const std::vector<std::string>& access_log_field_names() {
   static const std::vector<std::string> names{

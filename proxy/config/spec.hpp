@@ -75,6 +75,18 @@ struct RouteLimits {
   std::optional<Duration> send_timeout;   // idle between upstream writes
 };
 
+// Retries of a proxied request, each on a different endpoint when the pool has one.
+struct RetrySpec {
+  std::uint32_t attempts = 2;  // tries in all, first one included; 1 = no retries
+  bool on_connect_failure = true;  // nothing was sent: any method
+  bool on_reset = true;            // connection lost before a response head: idempotent methods only
+  bool on_timeout = false;         // per_try_timeout (or read_timeout) passed: idempotent methods only
+  std::vector<int> on_status;      // e.g. 502, 503, 504: idempotent methods only
+  std::optional<Duration> per_try_timeout;  // connect + send + response head, per try
+  std::uint64_t buffer_body = 64 * 1024;    // request bodies up to this size are held so they can be sent again
+  bool operator==(const RetrySpec&) const = default;
+};
+
 struct RouteSpec {
   Mark mark;
   std::string name;
@@ -94,6 +106,7 @@ struct RouteSpec {
   // rate in [0, 1] overrides access_log.sample. YAML: `access_log: false` or `access_log: {sample: 0.1}`.
   std::optional<bool> access_log;
   std::optional<double> access_log_sample;
+  RetrySpec retry;
 };
 
 struct ServerSpec {
@@ -104,14 +117,90 @@ struct ServerSpec {
   std::vector<RouteSpec> routes;
 };
 
+struct EndpointSpec {
+  core::HostPort address;   // IP literal or DNS name (every address the name resolves to is an endpoint)
+  std::uint32_t weight = 1; // 1..1000
+  bool operator==(const EndpointSpec&) const = default;
+};
+
+// How a pool picks an endpoint for a request.
+struct HashKeySpec {
+  enum class Source { header, cookie, client_ip, path } source = Source::client_ip;
+  std::string name;  // header (lower-case) or cookie name
+  bool operator==(const HashKeySpec&) const = default;
+};
+struct LoadBalanceSpec {
+  enum class Policy { round_robin, least_request, random, hash } policy = Policy::round_robin;
+  HashKeySpec hash_key;                 // policy hash only (Maglev table)
+  std::optional<Duration> slow_start;   // ramp an endpoint's weight up over this window after it turns healthy
+  bool operator==(const LoadBalanceSpec&) const = default;
+};
+
+// Active health checking: one checker per process probes every endpoint each interval.
+struct HealthCheckSpec {
+  enum class Type { http, tcp } type = Type::http;
+  std::string method = "GET";
+  std::string path = "/healthz";
+  std::optional<std::string> host;                  // Host header; default: the endpoint's host:port
+  std::vector<std::pair<int, int>> expect_status{{200, 399}};  // inclusive ranges
+  std::optional<std::string> body_contains;          // substring of the first 64 KiB of the body
+  Duration interval = std::chrono::seconds(5);
+  Duration timeout = std::chrono::seconds(2);
+  double jitter = 0.1;                               // each interval is randomly shortened by up to this share
+  std::uint32_t healthy_threshold = 2;
+  std::uint32_t unhealthy_threshold = 3;
+  bool start_healthy = true;                         // a new endpoint gets traffic before its first check
+  bool operator==(const HealthCheckSpec&) const = default;
+};
+
+// Passive health: consecutive failures eject an endpoint for a while.
+struct OutlierSpec {
+  std::uint32_t consecutive_failures = 5;  // connect failures and resets before a response; 0 = off
+  std::uint32_t consecutive_5xx = 0;       // 5xx responses in a row (and the failures above); 0 = off
+  Duration base_ejection_time = std::chrono::seconds(30);  // times the number of consecutive ejections
+  Duration max_ejection_time = std::chrono::seconds(300);
+  std::uint32_t max_ejected_percent = 50;  // of the pool's endpoints, ejected at once (at least one)
+  bool operator==(const OutlierSpec&) const = default;
+};
+
+// Circuit breaking, process-wide per pool. 0 = unlimited.
+struct CircuitSpec {
+  std::uint32_t max_connections = 0;  // open upstream connections
+  std::uint32_t max_pending = 0;      // requests waiting for a connection when max_connections is reached
+  std::uint32_t max_requests = 0;     // requests in flight
+  bool operator==(const CircuitSpec&) const = default;
+};
+
+// Retries may use at most this share of the pool's active requests (a worker's view).
+struct RetryBudgetSpec {
+  double percent = 20.0;
+  std::uint32_t min_retries = 3;  // always allowed concurrently, however few requests are active
+  bool operator==(const RetryBudgetSpec&) const = default;
+};
+
+// DNS discovery of endpoints given by name.
+struct DiscoverySpec {
+  std::optional<Duration> refresh;          // re-resolve interval; unset = the records' TTL (bounded 1s..1h)
+  std::optional<core::HostPort> resolver;   // DNS server; unset = the system's (/etc/resolv.conf)
+  bool operator==(const DiscoverySpec&) const = default;
+};
+
 struct UpstreamSpec {
   Mark mark;
   std::string name;
-  std::vector<core::HostPort> endpoints;
+  std::vector<EndpointSpec> endpoints;
+  LoadBalanceSpec balance;
+  std::optional<HealthCheckSpec> health_check;
+  OutlierSpec outlier;
+  bool panic = true;  // every endpoint unhealthy: spread over all of them (true) or answer 503 (false)
+  CircuitSpec circuit;
+  RetryBudgetSpec retry_budget;
+  DiscoverySpec discovery;
   // Keep-alive pool, per worker.
   std::uint32_t max_idle_per_endpoint = 320;   // ingress-nginx upstream-keepalive-connections
   Duration idle_timeout = std::chrono::seconds(60);
   std::uint32_t max_requests_per_connection = 10000;
+  std::optional<Duration> max_connection_lifetime;  // a pooled connection older than this is closed
   std::optional<Duration> connect_timeout;   // overrides defaults.connect_timeout
 };
 

@@ -69,6 +69,18 @@ void WorkerMetrics::upstream_retry(std::uint32_t upstream) {
   if (detail::UpstreamCell* c = shard_->upstreams.find(upstream)) c->retries.add(1);
 }
 
+void WorkerMetrics::upstream_retry_budget_exhausted(std::uint32_t upstream) {
+  if (detail::UpstreamCell* c = shard_->upstreams.find(upstream)) c->budget_exhausted.add(1);
+}
+
+void WorkerMetrics::upstream_overflow(std::uint32_t upstream, WorkerMetrics::Overflow reason) {
+  if (detail::UpstreamCell* c = shard_->upstreams.find(upstream)) c->overflow[static_cast<std::size_t>(reason)].add(1);
+}
+
+void WorkerMetrics::upstream_unavailable(std::uint32_t upstream, bool panic) {
+  if (detail::UpstreamCell* c = shard_->upstreams.find(upstream)) (panic ? c->unavailable_panic : c->unavailable_fail).add(1);
+}
+
 void WorkerMetrics::upstream_active(std::uint32_t upstream, int delta) {
   if (detail::UpstreamCell* c = shard_->upstreams.find(upstream)) c->active.add(delta);
 }

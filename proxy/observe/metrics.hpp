@@ -9,6 +9,8 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <vector>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -56,6 +58,19 @@ class Metrics {
   };
   UpstreamGauges upstream_gauges(std::uint32_t upstream) const;
 
+  // Endpoint health as the shared upstream state says at scrape time. The control thread sets
+  // the source once; it is called on the scraping thread and must be thread-safe.
+  struct EndpointHealth {
+    std::string upstream;
+    std::string endpoint;
+    bool healthy = true;            // active checks pass (or none configured)
+    bool ejected = false;           // passive health: ejected now
+    std::uint64_t ejections = 0;    // ejections so far
+    std::uint64_t checks_passed = 0;
+    std::uint64_t checks_failed = 0;
+  };
+  void set_endpoint_health_source(std::function<std::vector<EndpointHealth>()> source);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
@@ -77,6 +92,13 @@ class WorkerMetrics {
   // A pooled connection was reused for a request.
   void upstream_reuse(std::uint32_t upstream);
   void upstream_retry(std::uint32_t upstream);
+  // A retry was wanted but the pool's retry budget was spent.
+  void upstream_retry_budget_exhausted(std::uint32_t upstream);
+  // Circuit breaking turned a request away (503 at once).
+  enum class Overflow : std::uint8_t { max_connections, max_pending, max_requests };
+  void upstream_overflow(std::uint32_t upstream, Overflow reason);
+  // No endpoint was available: `panic` true = spread over all endpoints anyway, false = 503.
+  void upstream_unavailable(std::uint32_t upstream, bool panic);
   // Gauges owned by this worker (summed over workers at scrape time).
   void upstream_active(std::uint32_t upstream, int delta);  // requests in flight to the upstream
   void upstream_idle(std::uint32_t upstream, int delta);    // idle pooled connections

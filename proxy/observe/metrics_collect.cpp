@@ -85,6 +85,10 @@ struct UpstreamSum {
   std::uint64_t connect_failures = 0;
   std::uint64_t reuses = 0;
   std::uint64_t retries = 0;
+  std::uint64_t budget_exhausted = 0;
+  std::array<std::uint64_t, 3> overflow{};
+  std::uint64_t unavailable_fail = 0;
+  std::uint64_t unavailable_panic = 0;
   std::int64_t active = 0;
   std::int64_t idle = 0;
 };
@@ -116,6 +120,10 @@ UpstreamSum sum_upstream(const Shards& shards, std::uint32_t id) {
     u.connect_failures += c->connect_failures.get();
     u.reuses += c->reuses.get();
     u.retries += c->retries.get();
+    u.budget_exhausted += c->budget_exhausted.get();
+    for (std::size_t k = 0; k < 3; ++k) u.overflow[k] += c->overflow[k].get();
+    u.unavailable_fail += c->unavailable_fail.get();
+    u.unavailable_panic += c->unavailable_panic.get();
     u.active += c->active.get();
     u.idle += c->idle.get();
   }
@@ -165,6 +173,14 @@ void collect_upstreams(const Shards& shards, const detail::IdTable<1>& upstreams
   auto reuses = family("rampart_upstream_connection_reuses_total",
                        "Requests sent on a pooled (reused) upstream connection.", MetricType::Counter);
   auto retries = family("rampart_upstream_retries_total", "Upstream requests retried.", MetricType::Counter);
+  auto budget = family("rampart_upstream_retry_budget_exhausted_total",
+                       "Retries not made because the upstream's retry budget was spent.", MetricType::Counter);
+  auto overflow = family("rampart_upstream_overflow_total",
+                         "Requests answered 503 at once by circuit breaking, by the limit reached.", MetricType::Counter);
+  auto unavailable = family("rampart_upstream_no_healthy_endpoint_total",
+                            "Requests that found no available endpoint, by outcome (panic: sent to any endpoint; "
+                            "fail: answered 503).",
+                            MetricType::Counter);
   auto active = family("rampart_upstream_active_requests", "Requests in flight to the upstream.", MetricType::Gauge);
   auto idle = family("rampart_upstream_idle_connections", "Idle pooled upstream connections.", MetricType::Gauge);
   for (std::uint32_t id = 0; id < upstreams.names.size(); ++id) {
@@ -178,10 +194,17 @@ void collect_upstreams(const Shards& shards, const detail::IdTable<1>& upstreams
     add_counter(failures, {{"upstream", name}}, static_cast<double>(u.connect_failures));
     add_counter(reuses, {{"upstream", name}}, static_cast<double>(u.reuses));
     add_counter(retries, {{"upstream", name}}, static_cast<double>(u.retries));
+    add_counter(budget, {{"upstream", name}}, static_cast<double>(u.budget_exhausted));
+    static constexpr const char* kOverflowReasons[] = {"max_connections", "max_pending", "max_requests"};
+    for (std::size_t k = 0; k < 3; ++k)
+      add_counter(overflow, {{"upstream", name}, {"reason", kOverflowReasons[k]}}, static_cast<double>(u.overflow[k]));
+    add_counter(unavailable, {{"upstream", name}, {"outcome", "panic"}}, static_cast<double>(u.unavailable_panic));
+    add_counter(unavailable, {{"upstream", name}, {"outcome", "fail"}}, static_cast<double>(u.unavailable_fail));
     add_gauge(active, {{"upstream", name}}, static_cast<double>(u.active));
     add_gauge(idle, {{"upstream", name}}, static_cast<double>(u.idle));
   }
-  for (auto* f : {&requests, &response, &connect, &failures, &reuses, &retries, &active, &idle})
+  for (auto* f : {&requests, &response, &connect, &failures, &reuses, &retries, &budget, &overflow, &unavailable,
+                  &active, &idle})
     out.push_back(std::move(*f));
 }
 
@@ -196,6 +219,32 @@ void collect_endpoints(const Shards& shards, const detail::IdTable<2>& endpoints
     add_counter(requests, {{"upstream", upstream}, {"endpoint", endpoint}}, static_cast<double>(n));
   }
   out.push_back(std::move(requests));
+}
+
+void collect_health(const std::function<std::vector<Metrics::EndpointHealth>()>& source, std::vector<MetricFamily>& out) {
+  auto healthy = family("rampart_upstream_endpoint_healthy",
+                        "1 when the endpoint passes its active health checks (or has none), else 0.", MetricType::Gauge);
+  auto ejected = family("rampart_upstream_endpoint_ejected",
+                        "1 while passive health checking (outlier detection) keeps the endpoint out, else 0.",
+                        MetricType::Gauge);
+  auto ejections = family("rampart_upstream_endpoint_ejections_total",
+                          "Times passive health checking ejected the endpoint.", MetricType::Counter);
+  auto checks = family("rampart_upstream_health_checks_total", "Active health check probes, by result.",
+                       MetricType::Counter);
+  if (source) {
+    for (const auto& e : source()) {
+      Labels l{{"upstream", e.upstream}, {"endpoint", e.endpoint}};
+      add_gauge(healthy, l, e.healthy ? 1 : 0);
+      add_gauge(ejected, l, e.ejected ? 1 : 0);
+      add_counter(ejections, l, static_cast<double>(e.ejections));
+      Labels passed = l, failed = l;
+      passed.push_back({"result", "passed"});
+      failed.push_back({"result", "failed"});
+      add_counter(checks, passed, static_cast<double>(e.checks_passed));
+      add_counter(checks, failed, static_cast<double>(e.checks_failed));
+    }
+  }
+  for (auto* f : {&healthy, &ejected, &ejections, &checks}) out.push_back(std::move(*f));
 }
 
 void collect_listeners(const Shards& shards, const detail::IdTable<1>& listeners, std::vector<MetricFamily>& out) {
@@ -231,6 +280,7 @@ std::vector<MetricFamily> Metrics::Impl::Collect() const {
     collect_upstreams(shards, upstreams, out);
     collect_endpoints(shards, endpoints, out);
     collect_listeners(shards, listeners, out);
+    collect_health(endpoint_health, out);
     auto overflow = family("rampart_metrics_label_overflow_total",
                            "Names mapped to the shared \"<overflow>\" series because an id table was full.",
                            MetricType::Counter);

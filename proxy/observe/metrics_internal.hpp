@@ -86,6 +86,10 @@ struct UpstreamCell {
   Counter connect_failures;
   Counter reuses;
   Counter retries;
+  Counter budget_exhausted;
+  std::array<Counter, 3> overflow;  // by Metrics::Overflow
+  Counter unavailable_fail;         // no endpoint available: 503
+  Counter unavailable_panic;        // no endpoint available: panic spread
   Gauge active;
   Gauge idle;
 };
@@ -206,6 +210,7 @@ struct Metrics::Impl final : prometheus::Collectable {
   std::atomic<double> last_success_s{0.0};
   std::atomic<std::uint64_t> generation{0};
   std::atomic<bool> draining{false};
+  std::function<std::vector<Metrics::EndpointHealth>()> endpoint_health;  // set once before scrapes (under names_mu)
 
   // Every family, shards summed (metrics_collect.cpp). Admin thread; takes names_mu.
   std::vector<prometheus::MetricFamily> Collect() const override;

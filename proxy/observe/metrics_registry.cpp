@@ -92,6 +92,11 @@ std::string Metrics::render() const {
   return std::move(out).str();
 }
 
+void Metrics::set_endpoint_health_source(std::function<std::vector<EndpointHealth>()> source) {
+  std::lock_guard lock(impl_->names_mu);
+  impl_->endpoint_health = std::move(source);
+}
+
 Metrics::UpstreamGauges Metrics::upstream_gauges(std::uint32_t upstream) const {
   UpstreamGauges g;
   std::lock_guard lock(impl_->names_mu);

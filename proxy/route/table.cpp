@@ -116,6 +116,7 @@ Route build_route(const config::ConfigSpec& spec, const config::ServerSpec& serv
   const auto& d = spec.defaults;
   r.max_body_size = rs.limits.max_body_size.value_or(d.max_body_size);
   r.read_timeout = rs.limits.read_timeout.value_or(d.read_timeout);
+  r.retry = rs.retry;
   r.send_timeout = rs.limits.send_timeout.value_or(d.send_timeout);
   r.connect_timeout = d.connect_timeout;
   if (rs.limits.connect_timeout) {

@@ -50,6 +50,7 @@ struct Route {
   core::Duration connect_timeout{};
   core::Duration read_timeout{};
   core::Duration send_timeout{};
+  config::RetrySpec retry;
   // Observability, filled in by the snapshot builder.
   std::uint32_t metrics_id = 0;        // observe::Metrics route id
   bool access_log = false;             // log this route's requests

@@ -73,7 +73,7 @@ std::optional<config::ConfigSpec> Control::load_spec(const char* what) {
 std::shared_ptr<const snapshot::Snapshot> Control::compile(const config::ConfigSpec& spec, std::uint64_t generation,
                                                            const char* what) {
   std::vector<config::Diagnostic> diags;
-  auto snap = snapshot::build(spec, generation, diags, metrics_.get());
+  auto snap = snapshot::build(spec, generation, diags, metrics_.get(), &states_);
   if (!snap) {
     log_.write(Level::error, "%s failed: %zu error(s) in %s", what, diags.size(), path_.c_str());
     log_.write_lines(Level::error, diagnostics_text(diags));
@@ -105,6 +105,10 @@ int Control::run() {
   metrics_ = std::make_unique<observe::Metrics>(n, RAMPART_VERSION);
   current_ = compile(*spec, ++generation_, "configuration");
   if (!current_) return 1;
+  metrics_->set_endpoint_health_source([this] { return endpoint_health(); });
+  checker_ = std::make_unique<upstream::HealthChecker>([this](const upstream::HealthChecker::Event& e) { on_health_event(e); });
+  checker_->start();
+  update_health_checks();
 
   std::string error;
   if (spec->access_log.enabled) {
@@ -222,36 +226,122 @@ bool Control::start_admin(const config::ConfigSpec& spec, std::string& error) {
   return true;
 }
 
+namespace {
+
+const char* health_name(upstream::Health h) {
+  switch (h) {
+    case upstream::Health::healthy: return "healthy";
+    case upstream::Health::unknown: return "unknown";
+    case upstream::Health::unhealthy: return "unhealthy";
+  }
+  return "unknown";
+}
+
+const char* policy_name(config::LoadBalanceSpec::Policy p) {
+  switch (p) {
+    case config::LoadBalanceSpec::Policy::round_robin: return "round_robin";
+    case config::LoadBalanceSpec::Policy::least_request: return "least_request";
+    case config::LoadBalanceSpec::Policy::random: return "random";
+    case config::LoadBalanceSpec::Policy::hash: return "hash";
+  }
+  return "round_robin";
+}
+
+}  // namespace
+
+void Control::update_health_checks() {
+  std::vector<upstream::HealthChecker::Target> targets;
+  for (std::size_t u = 0; u < current_->upstreams.size(); ++u) {
+    const auto& g = current_->upstreams[u];
+    const auto& us = current_->spec.upstreams[u];
+    if (!us.health_check) continue;
+    for (const auto& ep : g.endpoints)
+      targets.push_back({ep.key, g.name, ep.resolved, ep.address.str(), *us.health_check, ep.state});
+  }
+  checker_->update(std::move(targets));
+  // Endpoints no longer checked (their pool dropped health_check) keep no stale verdict.
+  for (std::size_t u = 0; u < current_->upstreams.size(); ++u) {
+    if (current_->spec.upstreams[u].health_check) continue;
+    for (const auto& ep : current_->upstreams[u].endpoints)
+      if (ep.state->health.load(std::memory_order_relaxed) != upstream::Health::healthy)
+        ep.state->health.store(upstream::Health::healthy, std::memory_order_relaxed);
+  }
+}
+
+// Checker thread: counts the probe and logs transitions (Log is thread-safe).
+void Control::on_health_event(const upstream::HealthChecker::Event& e) {
+  auto& st = *e.target->state;
+  (e.ok ? st.checks_passed : st.checks_failed).fetch_add(1, std::memory_order_relaxed);
+  if (e.transition) {
+    const std::string& key = e.target->key;
+    log_.write(*e.transition == upstream::Health::healthy ? Level::info : Level::warn,
+               "upstream %s: endpoint %s is %s (%s)", e.target->pool.c_str(), key.substr(key.find('|') + 1).c_str(),
+               health_name(*e.transition), e.ok ? "check passed" : e.detail.c_str());
+  }
+}
+
+std::vector<observe::Metrics::EndpointHealth> Control::endpoint_health() const {
+  std::shared_ptr<const snapshot::Snapshot> snap;
+  {
+    std::lock_guard lock(current_mu_);
+    snap = current_;
+  }
+  std::vector<observe::Metrics::EndpointHealth> out;
+  if (!snap) return out;
+  const auto now_ns = upstream::to_ns(upstream::Clock::now());
+  for (const auto& g : snap->upstreams) {
+    for (const auto& ep : g.endpoints) {
+      const auto& st = *ep.state;
+      out.push_back({g.name, ep.label, st.health.load(std::memory_order_relaxed) == upstream::Health::healthy,
+                     st.ejected(now_ns), st.ejections_total.load(std::memory_order_relaxed),
+                     st.checks_passed.load(std::memory_order_relaxed), st.checks_failed.load(std::memory_order_relaxed)});
+    }
+  }
+  return out;
+}
+
 std::string Control::upstreams_json() const {
   std::shared_ptr<const snapshot::Snapshot> snap;
   {
     std::lock_guard lock(current_mu_);
     snap = current_;
   }
-  // Health checks and ejection arrive with issue #5; until then every endpoint is "unknown"
-  // (never checked) and none is ejected.
+  const auto now_ns = upstream::to_ns(upstream::Clock::now());
   std::string out = "{\"generation\":" + std::to_string(snap->generation) + ",\"upstreams\":[";
   for (std::size_t i = 0; i < snap->upstreams.size(); ++i) {
     const auto& g = snap->upstreams[i];
     if (i) out += ',';
     out += "{\"name\":";
     json_string(g.name, out);
-    out += ",\"balancer\":\"round_robin\",\"max_idle_per_endpoint\":" + std::to_string(g.max_idle_per_endpoint) +
+    out += std::string(",\"balancer\":\"") + policy_name(g.balancer->policy()) + "\"" +
+           ",\"health_checked\":" + (g.health_checked ? "true" : "false") +
+           ",\"when_all_unhealthy\":\"" + (g.panic ? "panic" : "fail") + "\"" +
+           ",\"max_idle_per_endpoint\":" + std::to_string(g.max_idle_per_endpoint) +
            ",\"idle_timeout_s\":" + std::to_string(std::chrono::duration<double>(g.idle_timeout).count()) +
            ",\"max_requests_per_connection\":" + std::to_string(g.max_requests_per_connection);
     const auto gauges = metrics_->upstream_gauges(g.metrics_id);
     out += ",\"active_requests\":" + std::to_string(gauges.active_requests) +
-           ",\"idle_connections\":" + std::to_string(gauges.idle_connections) + ",\"endpoints\":[";
+           ",\"idle_connections\":" + std::to_string(gauges.idle_connections) +
+           ",\"open_connections\":" + std::to_string(g.pool_state->connections.load(std::memory_order_relaxed)) +
+           ",\"endpoints\":[";
     for (std::size_t e = 0; e < g.endpoints.size(); ++e) {
       const auto& ep = g.endpoints[e];
+      const auto& st = *ep.state;
       if (e) out += ',';
       out += "{\"address\":";
-      json_string(ep.address.str(), out);
+      json_string(ep.label, out);
       out += ",\"resolved\":";
       std::ostringstream resolved;
       resolved << ep.resolved;
       json_string(resolved.str(), out);
-      out += ",\"health\":\"unknown\",\"ejected\":false}";
+      const auto until = st.ejected_until_ns.load(std::memory_order_relaxed);
+      out += ",\"weight\":" + std::to_string(ep.weight) + ",\"health\":\"" +
+             health_name(st.health.load(std::memory_order_relaxed)) + "\",\"ejected\":" +
+             (until > now_ns ? "true" : "false") + ",\"ejected_for_s\":" +
+             std::to_string(until > now_ns ? static_cast<double>(until - now_ns) / 1e9 : 0.0) +
+             ",\"ejections\":" + std::to_string(st.ejections_total.load(std::memory_order_relaxed)) +
+             ",\"checks_passed\":" + std::to_string(st.checks_passed.load(std::memory_order_relaxed)) +
+             ",\"checks_failed\":" + std::to_string(st.checks_failed.load(std::memory_order_relaxed)) + "}";
     }
     out += "]}";
   }
@@ -347,6 +437,8 @@ bool Control::reload(std::string& message) {
                  core::HostPort{next_listeners[name].address.host, next_listeners[name].port}.str().c_str());
   }
   listeners_ = std::move(next_listeners);
+  update_health_checks();
+  states_.collect();
   metrics_->reload_result(true, generation_);
   if (next->spec.watch)
     watch_files();

@@ -7,6 +7,8 @@
 #include "config/spec.hpp"
 #include "server/log.hpp"
 #include "snapshot/snapshot.hpp"
+#include "upstream/health_check.hpp"
+#include "upstream/state.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -52,6 +54,10 @@ class Control {
   bool reload(std::string& message);
   bool start_admin(const config::ConfigSpec& spec, std::string& error);
   std::string upstreams_json() const;
+  // Hands the current snapshot's health-checked endpoints to the checker (after each load).
+  void update_health_checks();
+  void on_health_event(const upstream::HealthChecker::Event& e);
+  std::vector<observe::Metrics::EndpointHealth> endpoint_health() const;
   void watch_files();
 
   std::string path_;
@@ -60,6 +66,8 @@ class Control {
   mutable std::mutex current_mu_;  // current_ is read by the admin thread
   std::shared_ptr<const snapshot::Snapshot> current_;
   std::unique_ptr<observe::Metrics> metrics_;
+  upstream::StateRegistry states_;  // endpoint health and pool counters by stable key (control thread)
+  std::unique_ptr<upstream::HealthChecker> checker_;
   std::unique_ptr<observe::AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::map<std::string, BoundListener> listeners_;

@@ -13,10 +13,14 @@
 namespace rampart::server {
 
 struct Generation {
-  Generation(std::shared_ptr<const snapshot::Snapshot> s, observe::AccessLogShard* log)
-      : snap(std::move(s)), rr(snap->upstreams.size(), 0), access_log(log) {}
+  // `seed` differs per worker, so workers start their rotations on different endpoints.
+  Generation(std::shared_ptr<const snapshot::Snapshot> s, observe::AccessLogShard* log, std::uint64_t seed)
+      : snap(std::move(s)), access_log(log) {
+    lb.reserve(snap->upstreams.size());
+    for (const auto& g : snap->upstreams) lb.emplace_back(*g.balancer, seed);
+  }
   std::shared_ptr<const snapshot::Snapshot> snap;
-  std::vector<std::uint32_t> rr;  // next endpoint per upstream group
+  std::vector<upstream::BalancerState> lb;  // per upstream group: this worker's balancing state
   observe::AccessLogShard* access_log = nullptr;  // this worker's access-log writer; null when off
   std::uint32_t refs = 0;
 };

@@ -12,18 +12,21 @@
 #include "http/forward.hpp"
 #include "observe/flags.hpp"
 #include "server/worker.hpp"
+#include "upstream/outlier.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <span>
@@ -131,6 +134,8 @@ struct Session::Exchange {
   int upstream_status = 0;
   Clock::time_point upstream_start{}, upstream_end{};
   observe::FlagSet flags;
+  std::string_view error_headers;  // extra header lines of a local error response ("Name: value\r\n")
+  std::string error_detail;        // a second line for a local error response's body
   bool log = false;  // this exchange goes to the access log (route setting and sampling)
 };
 
@@ -408,8 +413,7 @@ void Session::finish(Exchange& ex, bool parsed) {
   if (ex.route) r.route = ex.route->name;
   if (ex.group) r.upstream = ex.group->name;
   if (ex.endpoint) {
-    const std::string_view key = ex.endpoint->key;  // "<pool>|<host:port>"; a view, not a temporary copy
-    r.upstream_addr = key.substr(key.find('|') + 1);
+    r.upstream_addr = ex.endpoint->label;
   }
   r.upstream_status = ex.upstream_status;
   r.flags = sc_->log_flags;
@@ -517,7 +521,8 @@ awaitable<bool> Session::send_error(Exchange& ex, int status, std::string_view w
   std::string body;
   body.reserve(64);
   body.append(std::to_string(status)).append(" ").append(http::reason_phrase(status)).append("\n");
-  std::string extra;
+  body.append(ex.error_detail);
+  std::string extra(ex.error_headers);
   if (ex.route) append_header_lines(ex.route->response_headers, extra);
   // Client errors in the request itself leave the connection in an unknown state: close it.
   bool keep = ex.keep_alive && !(status == 400 || status == 408 || status == 413 || status == 414 ||
@@ -529,11 +534,11 @@ awaitable<bool> Session::send_error(Exchange& ex, int status, std::string_view w
 // ---------------------------------------------------------------------------------------------
 // Proxying.
 awaitable<upstream::ConnectionPtr> Session::connect(Exchange& ex, const tcp::endpoint& to, const std::string* key,
-                                                    int& failure_status) {
+                                                    int& failure_status, core::Duration timeout) {
   auto conn = std::make_unique<upstream::Connection>(tcp::socket(worker_.context()), &worker_.blocks());
   conn->key = key;
   upstream_ = conn.get();
-  set_phase(Phase::upstream_connect, ex.route->connect_timeout);
+  set_phase(Phase::upstream_connect, timeout);
   const auto started = Clock::now();
   auto [ec] = co_await conn->socket.async_connect(to, nothrow);
   upstream_ = nullptr;
@@ -547,39 +552,63 @@ awaitable<upstream::ConnectionPtr> Session::connect(Exchange& ex, const tcp::end
   boost::system::error_code ignored;
   conn->socket.set_option(tcp::no_delay(true), ignored);
   conn->input.reserve(kInitialBuffer);
+  conn->created = Clock::now();
   co_return conn;
+}
+
+// The request body begins: its progress deadline starts, and a client waiting for 100-continue
+// with nothing sent yet gets it. Returns 0, or -1 when the client is gone.
+awaitable<int> Session::begin_request_body(Exchange& ex, bool expect_continue) {
+  ex.body_deadline = Clock::now() + ex.snap().defaults.client_body_timeout;
+  ex.body_progress = 0;
+  if (in_.empty() && expect_continue) {
+    set_phase(Phase::client_write, ex.snap().defaults.send_timeout);
+    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), nothrow);
+    ex.bytes_sent += n;
+    if (ec) co_return -1;
+  }
+  co_return 0;
+}
+
+// Reads up to `max` more body bytes into in_ under the body-progress deadline (every
+// kBodyProgressBytes received extend it by client_body_timeout). Returns 0, 408 (too slow) or
+// -1 (client gone).
+awaitable<int> Session::read_request_body(Exchange& ex, std::size_t max) {
+  phase_ = Phase::client_body;
+  deadline_ = ex.body_deadline;
+  has_expired_ = false;
+  std::size_t n = co_await read_client(max);
+  if (n == 0) co_return timed_out() ? 408 : -1;
+  ex.body_progress += n;
+  if (ex.body_progress >= kBodyProgressBytes) {
+    ex.body_progress = 0;
+    ex.body_deadline = Clock::now() + ex.snap().defaults.client_body_timeout;
+  }
+  co_return 0;
+}
+
+// Reads the rest of a content-length request body into in_ (after the head was consumed), so it
+// can be sent again on a retry. Returns 0, 408 (too slow) or -1 (client gone).
+awaitable<int> Session::buffer_request_body(Exchange& ex, bool expect_continue) {
+  if (int st = co_await begin_request_body(ex, expect_continue)) co_return st;
+  const std::size_t want = static_cast<std::size_t>(req_content_length_);
+  if (in_.capacity() < want + 1024) {
+    in_.compact();
+    if (in_.capacity() < want + 1024) in_.reserve(want + 1024);
+  }
+  while (in_.size() < want)
+    if (int st = co_await read_request_body(ex, want - in_.size())) co_return st;
+  co_return 0;
 }
 
 // Streams the rest of the request body (not already sent) from the client to the upstream.
 // Returns 0 on success, or the status to answer (408, 413, 400, 502; -1 = client gone).
 awaitable<int> Session::send_request_body(Exchange& ex, upstream::Connection& up) {
   const auto& route = *ex.route;
-  const auto body_timeout = ex.snap().defaults.client_body_timeout;
   const auto send_timeout = route.send_timeout;
-  ex.body_deadline = Clock::now() + body_timeout;
-  ex.body_progress = 0;
-  if (in_.empty() && sc_->req.expect_continue) {
-    set_phase(Phase::client_write, ex.snap().defaults.send_timeout);
-    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), nothrow);
-    ex.bytes_sent += n;
-    if (ec) co_return -1;
-  }
+  if (int st = co_await begin_request_body(ex, sc_->req.expect_continue)) co_return st;
   if (in_.capacity() < kStreamBuffer) in_.reserve(kStreamBuffer);
-
-  // Reads more body bytes from the client under the body-progress deadline.
-  auto read_more = [&]() -> awaitable<int> {
-    phase_ = Phase::client_body;
-    deadline_ = ex.body_deadline;
-    has_expired_ = false;
-    std::size_t n = co_await read_client(in_.write_space());
-    if (n == 0) co_return timed_out() ? 408 : -1;
-    ex.body_progress += n;
-    if (ex.body_progress >= kBodyProgressBytes) {
-      ex.body_progress = 0;
-      ex.body_deadline = Clock::now() + body_timeout;
-    }
-    co_return 0;
-  };
+  auto read_more = [&]() { return read_request_body(ex, in_.write_space()); };
 
   if (req_body_kind_ == http::BodyKind::content_length) {
     std::uint64_t remaining = req_content_length_;
@@ -777,10 +806,116 @@ awaitable<void> Session::tunnel(upstream::Connection& up) {
   co_await (pump(client_, up.socket, in_) && pump(up.socket, client_, up.input));
 }
 
+namespace {
+
+// RFC 9110 §9.2.2: a retry of these cannot do harm the first try did not.
+bool idempotent(http::Method m) {
+  switch (m) {
+    case http::Method::get:
+    case http::Method::head:
+    case http::Method::put:
+    case http::Method::del:
+    case http::Method::options:
+    case http::Method::trace:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Why a try ended without a response to forward.
+enum class TryFailure : std::uint8_t { none, connect, reset, timeout, status };
+
+// The value of cookie `name` in a Cookie header value ("a=1; b=2"), or empty.
+std::string_view cookie_value(std::string_view header, std::string_view name) {
+  while (!header.empty()) {
+    auto semi = header.find(';');
+    std::string_view pair = header.substr(0, semi);
+    header = semi == std::string_view::npos ? std::string_view{} : header.substr(semi + 1);
+    while (!pair.empty() && (pair.front() == ' ' || pair.front() == '\t')) pair.remove_prefix(1);
+    auto eq = pair.find('=');
+    if (eq != std::string_view::npos && pair.substr(0, eq) == name) return pair.substr(eq + 1);
+  }
+  return {};
+}
+
+}  // namespace
+
+// The request's balancing key for the hash policy (a missing header or cookie falls back to the
+// client address, so such clients still stick to one endpoint).
+std::uint64_t Session::balance_hash(const config::HashKeySpec& key) const {
+  std::string_view value;
+  switch (key.source) {
+    case config::HashKeySpec::Source::path: value = sc_->req.path; break;
+    case config::HashKeySpec::Source::client_ip: break;
+    case config::HashKeySpec::Source::header:
+      for (const auto& h : sc_->req.headers)
+        if (http::iequals(h.name, key.name)) { value = h.value; break; }
+      break;
+    case config::HashKeySpec::Source::cookie:
+      for (const auto& h : sc_->req.headers)
+        if (http::iequals(h.name, "cookie"))
+          if (auto v = cookie_value(h.value, key.name); !v.empty()) { value = v; break; }
+      break;
+  }
+  if (value.empty()) value = client_ip_;
+  return upstream::hash_key(value);
+}
+
+// Circuit breaking: takes one unit of the pool's open-connection count into `slot`. At the limit,
+// waits for one (a pending request) when max_pending allows, for at most `wait`; an idle
+// connection to `key` that turns up in this worker's pool meanwhile is taken instead (`pooled`).
+// Returns 0, or the overflow reason + 1.
+awaitable<int> Session::reserve_connection(const snapshot::UpstreamGroup& g, const std::string& key,
+                                           core::Duration wait, upstream::CountedSlot& slot,
+                                           upstream::ConnectionPtr& pooled) {
+  using Overflow = observe::WorkerMetrics::Overflow;
+  auto& ps = *g.pool_state;
+  auto take = [&] {
+    if (ps.connections.fetch_add(1, std::memory_order_relaxed) < g.circuit.max_connections) {
+      slot = upstream::CountedSlot(g.pool_state, &ps.connections);
+      return true;
+    }
+    ps.connections.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  };
+  if (take()) co_return 0;
+  if (g.circuit.max_pending == 0) co_return static_cast<int>(Overflow::max_connections) + 1;
+  if (ps.pending.fetch_add(1, std::memory_order_relaxed) >= g.circuit.max_pending) {
+    ps.pending.fetch_sub(1, std::memory_order_relaxed);
+    co_return static_cast<int>(Overflow::max_pending) + 1;
+  }
+  upstream::CountedSlot pending(g.pool_state, &ps.pending);
+  // Connections are given back on any worker, so this polls (only ever under overload).
+  asio::steady_timer timer(worker_.context());
+  const auto deadline = Clock::now() + wait;
+  while (Clock::now() < deadline) {
+    timer.expires_after(std::chrono::milliseconds(5));
+    co_await timer.async_wait(nothrow);
+    if ((pooled = worker_.pool().take(key, Clock::now()))) co_return 0;
+    if (take()) co_return 0;
+  }
+  co_return static_cast<int>(Overflow::max_connections) + 1;
+}
+
+awaitable<bool> Session::overflow(Exchange& ex, observe::WorkerMetrics::Overflow reason) {
+  static constexpr std::string_view kHeaders[] = {"X-Rampart-Overflow: max_connections\r\n",
+                                                  "X-Rampart-Overflow: max_pending\r\n",
+                                                  "X-Rampart-Overflow: max_requests\r\n"};
+  worker_.metrics().upstream_overflow(ex.group->metrics_id, reason);
+  ex.flags.set(observe::Flag::UO);
+  ex.error_headers = kHeaders[static_cast<std::size_t>(reason)];
+  co_return co_await send_error(ex, 503, "circuit breaking");
+}
+
+// Proxies one request: pick an endpoint, take a pooled connection or open one, send the request,
+// read the response head; retry on another endpoint when the route's retry policy, the method and
+// the pool's retry budget allow; then stream the response back.
 awaitable<bool> Session::proxy(Exchange& ex) {
   const auto& snap = ex.snap();
   const route::Route& route = *ex.route;
   const auto& group = snap.upstreams[route.upstream];
+  const config::RetrySpec& retry = route.retry;
 
   if (sc_->req.body == http::BodyKind::content_length && route.max_body_size &&
       sc_->req.content_length > route.max_body_size) {
@@ -792,11 +927,41 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   if (group.endpoints.empty()) {
     ex.flags.set(observe::Flag::UH);
     co_await discard_request_body(ex);
+    ex.error_detail = "no endpoint in upstream " + group.name + "\n";
     co_return co_await send_error(ex, 503, "no endpoint");
   }
   auto& metrics = worker_.metrics();
   metrics.upstream_active(group.metrics_id, +1);
   ex.upstream_start = Clock::now();
+
+  // Circuit breaking: requests in flight, process-wide (only pools with the limit pay for it).
+  upstream::CountedSlot request_slot;
+  if (group.circuit.max_requests) {
+    auto& n = group.pool_state->requests;
+    if (n.fetch_add(1, std::memory_order_relaxed) >= group.circuit.max_requests) {
+      n.fetch_sub(1, std::memory_order_relaxed);
+      co_await discard_request_body(ex);
+      co_return co_await overflow(ex, observe::WorkerMetrics::Overflow::max_requests);
+    }
+    request_slot = upstream::CountedSlot(group.pool_state, &n);
+  }
+  // This worker's view of the pool's load, for the retry budget.
+  struct LoadGuard {
+    Worker& w;
+    std::uint32_t id;
+    bool retrying = false;
+    ~LoadGuard() {
+      auto& l = w.upstream_load(id);
+      --l.active;
+      if (retrying) --l.retrying;
+    }
+  } load{worker_, group.metrics_id};
+  ++worker_.upstream_load(group.metrics_id).active;
+
+  // The balancing key, while the request head is still in the buffer.
+  const std::uint64_t hash = group.balancer->policy() == config::LoadBalanceSpec::Policy::hash
+                                 ? balance_hash(group.balancer->hash_key())
+                                 : 0;
 
   // Serialize the upstream request head now: after this, nothing refers to the request bytes.
   sc_->target.clear();
@@ -806,143 +971,290 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   http::write_upstream_request(sc_->req, sc_->target, route.request_headers, info, sc_->out);
   const http::Method method = sc_->req.method;
   const bool upgrade = sc_->req.upgrade;
+  const bool expect_continue = sc_->req.expect_continue;
   req_body_kind_ = sc_->req.body;
   req_content_length_ = sc_->req.content_length;
   in_.consume(sc_->req.head_size);
 
-  // A request we hold entirely can be sent again if a reused connection turns out to be dead.
-  const bool replayable = req_body_kind_ == http::BodyKind::none ||
-                          (req_body_kind_ == http::BodyKind::content_length && in_.size() >= req_content_length_);
+  // A request we hold entirely can be sent again (a retry, or a pooled connection found dead).
+  // A content-length body within retry.buffer_body is read whole first when the route retries.
+  bool replayable = req_body_kind_ == http::BodyKind::none ||
+                    (req_body_kind_ == http::BodyKind::content_length && in_.size() >= req_content_length_);
+  if (!replayable && req_body_kind_ == http::BodyKind::content_length && retry.attempts > 1 &&
+      req_content_length_ <= retry.buffer_body) {
+    const int st = co_await buffer_request_body(ex, expect_continue);
+    if (st != 0) {
+      ex.flags.set(st < 0 ? observe::Flag::DC : observe::Flag::DT);
+      if (st < 0) co_return false;
+      ex.keep_alive = false;
+      co_return co_await send_error(ex, st, "request body");
+    }
+    replayable = true;
+  }
   const std::size_t inline_body =
       req_body_kind_ == http::BodyKind::content_length && replayable ? static_cast<std::size_t>(req_content_length_) : 0;
 
   auto& pool = worker_.pool();
+  auto& lb = ex.gen->lb[route.upstream];
+  // Least-request bookkeeping: the endpoint of the current try counts as active until it ends.
+  struct ActiveGuard {
+    upstream::BalancerState& st;
+    int index = -1;
+    void set(int i) {
+      if (index >= 0) st.on_finish(static_cast<std::size_t>(index));
+      index = i;
+      if (index >= 0) st.on_start(static_cast<std::size_t>(index));
+    }
+    ~ActiveGuard() { set(-1); }
+  } active{lb};
+
   upstream::ConnectionPtr up;
   http::ParseError perr;
   http::Limits up_limits{snap.limits.max_header_bytes, snap.limits.max_header_bytes, snap.limits.max_headers};
-  bool got_response = false;
-  for (int attempt = 0; attempt < 2 && !got_response; ++attempt) {
-    const auto& ep = group.endpoints[ex.gen->rr[route.upstream]++ % group.endpoints.size()];
+  std::array<std::uint32_t, 16> tried{};
+  std::size_t ntried = 0;
+  std::uint32_t tries = 0;
+  int pinned = -1;              // retry on this endpoint with a new connection (a pooled one was dead)
+  bool dead_pool_retried = false;
+  for (;;) {
+    // 1. An endpoint: healthy and not tried yet when possible.
+    const auto now = Clock::now();
+    const std::int64_t now_ns = upstream::to_ns(now);
+    int idx = pinned;
+    pinned = -1;
+    const bool fresh_connection = idx >= 0;
+    if (idx < 0) {
+      upstream::PickInput in{now_ns, hash, std::span<const std::uint32_t>(tried.data(), ntried), false};
+      idx = upstream::pick(*group.balancer, lb, group.states, in);
+      if (idx < 0 && ntried) {  // every available endpoint was tried: any of them again
+        in.excluded = {};
+        idx = upstream::pick(*group.balancer, lb, group.states, in);
+      }
+      if (idx < 0) {
+        metrics.upstream_unavailable(group.metrics_id, group.panic);
+        if (!group.panic) {
+          ex.flags.set(observe::Flag::UH);
+          if (replayable) {
+            in_.consume(inline_body);
+            ex.request_body_done = true;
+          } else {
+            ex.keep_alive = false;
+          }
+          ex.error_detail = "no healthy endpoint in upstream " + group.name + "\n";
+          co_return co_await send_error(ex, 503, "no healthy endpoint");
+        }
+        // Panic: every endpoint is out; spreading over all of them beats refusing everything.
+        in.ignore_health = true;
+        in.excluded = std::span<const std::uint32_t>(tried.data(), ntried);
+        idx = upstream::pick(*group.balancer, lb, group.states, in);
+        if (idx < 0) {
+          in.excluded = {};
+          idx = upstream::pick(*group.balancer, lb, group.states, in);
+        }
+      }
+      if (ntried < tried.size()) tried[ntried++] = static_cast<std::uint32_t>(idx);
+    }
+    const auto& ep = group.endpoints[static_cast<std::size_t>(idx)];
     ex.endpoint = &ep;
+    active.set(idx);
+    if (!fresh_connection) ++tries;
+    const auto try_deadline = retry.per_try_timeout ? now + *retry.per_try_timeout : Clock::time_point::max();
+    // A phase timeout, shortened to what is left of the per-try timeout.
+    auto bounded = [&](core::Duration d) {
+      if (try_deadline == Clock::time_point::max()) return d;
+      auto left = std::chrono::duration_cast<core::Duration>(try_deadline - Clock::now());
+      return std::max(core::Duration(1), std::min(d, left));
+    };
+
+    // 2. A connection: the most recently used idle one, or a new one.
     const std::string* key = pool.intern(ep.key);
-    up = attempt == 0 ? pool.take(ep.key, Clock::now()) : nullptr;
+    up = fresh_connection ? nullptr : pool.take(ep.key, now);
+    while (up && group.max_connection_lifetime && now - up->created >= *group.max_connection_lifetime)
+      up = pool.take(ep.key, now);
     if (up && !replayable && is_stale(up->socket)) up.reset();
     if (up) metrics.upstream_reuse(group.metrics_id);
-    if (!up) {
-      int status = 502;
-      up = co_await connect(ex, ep.resolved, key, status);
-      if (!up) {
-        ex.flags.set(observe::Flag::UF);
-        ex.keep_alive = ex.keep_alive && replayable;
-        if (replayable) { in_.consume(inline_body); ex.request_body_done = true; }
-        co_return co_await send_error(ex, status, "upstream connect failed");
-      }
-    }
-    const bool reused = up->reused;
-    upstream_ = up.get();
-    ++up->requests;
-
-    // Send the head (and the body when we hold it).
-    set_phase(Phase::upstream_send, route.send_timeout);
-    std::array<asio::const_buffer, 2> b{asio::buffer(sc_->out), asio::buffer(in_.data().data(), inline_body)};
-    auto [wec, wn] = co_await asio::async_write(up->socket, b, nothrow);
-    if (wec) {
-      upstream_ = nullptr;
-      if (reused && replayable && attempt == 0) {  // the idle connection was dead: try a fresh one
-        ex.flags.set(observe::Flag::URX);
-        metrics.upstream_retry(group.metrics_id);
-        continue;
-      }
-      in_.consume(inline_body);
-      ex.flags.set(timed_out() ? observe::Flag::UT : observe::Flag::UC);
-      co_return co_await send_error(ex, timed_out() ? 504 : 502, "upstream write failed");
-    }
-    if (!replayable) {
-      int st = co_await send_request_body(ex, *up);
-      if (st != 0) {
-        upstream_ = nullptr;
-        ex.flags.set(st < 0 ? observe::Flag::DC : st == 408 ? observe::Flag::DT : st == 502 ? observe::Flag::UC
-                                                                                          : observe::Flag::IH);
-        if (st < 0) co_return false;
-        ex.keep_alive = false;
-        co_return co_await send_error(ex, st, "request body");
-      }
-    }
-
-    // Read the response head; interim 1xx responses are handled on the way.
-    set_phase(Phase::upstream_header, route.read_timeout);
+    TryFailure failure = TryFailure::none;
+    int connect_status = 502;
+    bool reused = false;
     std::size_t received = 0;
-    for (;;) {
-      auto pr = up->input.empty() ? http::ParseResult::incomplete
-                                  : http::parse_response(up->input.data(), up_limits, method, sc_->resp, perr);
-      if (pr == http::ParseResult::error) {
-        upstream_ = nullptr;
-        in_.consume(inline_body);
-        ex.request_body_done = true;
-        ex.flags.set(observe::Flag::UPE);
-        co_return co_await send_error(ex, 502, "invalid upstream response");
-      }
-      if (pr == http::ParseResult::complete) {
-        if (sc_->resp.status >= 200 || (sc_->resp.status == 101 && upgrade)) break;
-        if (sc_->resp.status == 101) {  // 101 without an upgrade request: a protocol violation
-          upstream_ = nullptr;
-          ex.flags.set(observe::Flag::UPE);
-          co_return co_await send_error(ex, 502, "unexpected 101");
-        }
-        if (sc_->resp.status != 100 && ex.version_minor >= 1) {  // 100 is ours to send; HTTP/1.0 knows no 1xx
-          sc_->out.clear();
-          http::write_downstream_response(sc_->resp, route.response_headers, {sc_->request_id, true, ex.head, false}, sc_->out);
-          set_phase(Phase::client_write, route.send_timeout);
-          auto [cec, cn] = co_await asio::async_write(client_, asio::buffer(sc_->out), nothrow);
-          ex.bytes_sent += cn;
-          if (cec) {
-            upstream_ = nullptr;
-            ex.flags.set(observe::Flag::DC);
-            co_return false;
+    if (!up) {
+      upstream::CountedSlot slot;
+      if (group.circuit.max_connections) {
+        if (int over = co_await reserve_connection(group, ep.key, route.connect_timeout, slot, up)) {
+          if (replayable) {
+            in_.consume(inline_body);
+            ex.request_body_done = true;
+          } else {
+            ex.keep_alive = false;
           }
+          co_return co_await overflow(ex, static_cast<observe::WorkerMetrics::Overflow>(over - 1));
         }
-        up->input.consume(sc_->resp.head_size);
-        set_phase(Phase::upstream_header, route.read_timeout);
-        continue;
       }
-      if (up->input.write_space() < 512) {
-        up->input.compact();
-        if (up->input.write_space() < 512) {
-          if (up->input.capacity() >= up_limits.max_header_bytes + 1024) {
+      if (!up) {
+        up = co_await connect(ex, ep.resolved, key, connect_status, bounded(route.connect_timeout));
+        if (up) up->counted = std::move(slot);
+        else failure = TryFailure::connect;
+      }
+    }
+
+    // 3. The request head (and the body when we hold it), then the body we stream.
+    if (up) {
+      reused = up->reused;
+      upstream_ = up.get();
+      ++up->requests;
+      set_phase(Phase::upstream_send, bounded(route.send_timeout));
+      std::array<asio::const_buffer, 2> b{asio::buffer(sc_->out), asio::buffer(in_.data().data(), inline_body)};
+      auto [wec, wn] = co_await asio::async_write(up->socket, b, nothrow);
+      if (wec) {
+        upstream_ = nullptr;
+        failure = timed_out() ? TryFailure::timeout : TryFailure::reset;
+      } else if (!replayable) {
+        int st = co_await send_request_body(ex, *up);
+        if (st != 0) {
+          upstream_ = nullptr;
+          ex.flags.set(st < 0 ? observe::Flag::DC : st == 408 ? observe::Flag::DT : st == 502 ? observe::Flag::UC
+                                                                                            : observe::Flag::IH);
+          if (st < 0) co_return false;
+          ex.keep_alive = false;
+          co_return co_await send_error(ex, st, "request body");
+        }
+      }
+    }
+
+    // 4. The response head; interim 1xx responses are handled on the way.
+    if (up && failure == TryFailure::none) {
+      set_phase(Phase::upstream_header, bounded(route.read_timeout));
+      for (;;) {
+        auto pr = up->input.empty() ? http::ParseResult::incomplete
+                                    : http::parse_response(up->input.data(), up_limits, method, sc_->resp, perr);
+        if (pr == http::ParseResult::error) {
+          upstream_ = nullptr;
+          in_.consume(inline_body);
+          ex.request_body_done = true;
+          ex.flags.set(observe::Flag::UPE);
+          upstream::record_outcome(*ep.state, group.states, group.outlier, upstream::Outcome::failure, now_ns);
+          co_return co_await send_error(ex, 502, "invalid upstream response");
+        }
+        if (pr == http::ParseResult::complete) {
+          if (sc_->resp.status >= 200 || (sc_->resp.status == 101 && upgrade)) break;
+          if (sc_->resp.status == 101) {  // 101 without an upgrade request: a protocol violation
             upstream_ = nullptr;
             ex.flags.set(observe::Flag::UPE);
-            co_return co_await send_error(ex, 502, "upstream response head too large");
+            co_return co_await send_error(ex, 502, "unexpected 101");
           }
-          up->input.reserve(std::max<std::size_t>(kInitialBuffer, up->input.capacity() * 2));
+          if (sc_->resp.status != 100 && ex.version_minor >= 1) {  // 100 is ours to send; HTTP/1.0 knows no 1xx
+            sc_->out.clear();
+            http::write_downstream_response(sc_->resp, route.response_headers, {sc_->request_id, true, ex.head, false}, sc_->out);
+            set_phase(Phase::client_write, route.send_timeout);
+            auto [cec, cn] = co_await asio::async_write(client_, asio::buffer(sc_->out), nothrow);
+            ex.bytes_sent += cn;
+            if (cec) {
+              upstream_ = nullptr;
+              ex.flags.set(observe::Flag::DC);
+              co_return false;
+            }
+          }
+          up->input.consume(sc_->resp.head_size);
+          set_phase(Phase::upstream_header, bounded(route.read_timeout));
+          continue;
         }
-      }
-      auto [rec, rn] = co_await up->socket.async_read_some(
-          asio::buffer(up->input.write_ptr(), up->input.write_space()), nothrow);
-      if (rec) {
-        const bool timeout = timed_out();
-        upstream_ = nullptr;
-        if (!timeout && received == 0 && reused && replayable && attempt == 0) {  // dead idle connection: retry
-          ex.flags.set(observe::Flag::URX);
-          metrics.upstream_retry(group.metrics_id);
+        if (up->input.write_space() < 512) {
+          up->input.compact();
+          if (up->input.write_space() < 512) {
+            if (up->input.capacity() >= up_limits.max_header_bytes + 1024) {
+              upstream_ = nullptr;
+              ex.flags.set(observe::Flag::UPE);
+              co_return co_await send_error(ex, 502, "upstream response head too large");
+            }
+            up->input.reserve(std::max<std::size_t>(kInitialBuffer, up->input.capacity() * 2));
+          }
+        }
+        auto [rec, rn] = co_await up->socket.async_read_some(
+            asio::buffer(up->input.write_ptr(), up->input.write_space()), nothrow);
+        if (rec) {
+          upstream_ = nullptr;
+          failure = timed_out() ? TryFailure::timeout : TryFailure::reset;
           break;
         }
-        in_.consume(inline_body);
-        ex.request_body_done = replayable || ex.request_body_done;
-        ex.flags.set(timeout ? observe::Flag::UT : observe::Flag::UC);
-        co_return co_await send_error(ex, timeout ? 504 : 502,
-                                      timeout ? "upstream response timeout" : "upstream closed");
+        received += rn;
+        up->input.commit(rn);
       }
-      received += rn;
-      up->input.commit(rn);
+      if (failure == TryFailure::none) {
+        ex.upstream_status = sc_->resp.status;
+        const auto& on = retry.on_status;
+        if (std::find(on.begin(), on.end(), sc_->resp.status) != on.end()) failure = TryFailure::status;
+      }
     }
-    got_response = upstream_ != nullptr;
-    if (got_response) ex.upstream_status = sc_->resp.status;
-  }
-  if (!got_response) {
+    if (failure == TryFailure::none) {
+      upstream::record_outcome(*ep.state, group.states, group.outlier,
+                               sc_->resp.status >= 500 ? upstream::Outcome::server_error : upstream::Outcome::success,
+                               now_ns);
+      break;
+    }
+
+    // 5. The try failed. A pooled connection that died before answering is the pool's fault, not
+    // the endpoint's: one more try on a new connection to the same endpoint, whatever the policy.
+    if (failure == TryFailure::reset && reused && received == 0 && replayable && !dead_pool_retried &&
+        !ex.response_started) {
+      dead_pool_retried = true;
+      pinned = idx;
+      up.reset();
+      metrics.upstream_retry(group.metrics_id);
+      continue;
+    }
+    if (auto e = upstream::record_outcome(*ep.state, group.states, group.outlier,
+                                          failure == TryFailure::status ? upstream::Outcome::server_error
+                                                                        : upstream::Outcome::failure,
+                                          now_ns);
+        e.ejected) {
+      worker_.log().write(Level::warn, "upstream %s: endpoint %s ejected for %lldms (consecutive failures)",
+                          group.name.c_str(), ep.label.c_str(), static_cast<long long>(e.duration.count()));
+    }
+    bool wanted = false;
+    switch (failure) {
+      case TryFailure::connect: wanted = retry.on_connect_failure; break;  // nothing was sent
+      case TryFailure::reset: wanted = retry.on_reset && idempotent(method) && replayable; break;
+      case TryFailure::timeout: wanted = retry.on_timeout && idempotent(method) && replayable; break;
+      case TryFailure::status: wanted = idempotent(method) && replayable; break;
+      case TryFailure::none: break;
+    }
+    wanted = wanted && !ex.response_started;
+    if (wanted && tries < retry.attempts) {
+      auto& l = worker_.upstream_load(group.metrics_id);
+      const auto budget = std::max<std::int64_t>(group.retry_budget.min_retries,
+                                                 static_cast<std::int64_t>(group.retry_budget.percent / 100.0 *
+                                                                           static_cast<double>(l.active)));
+      if (load.retrying || l.retrying < budget) {
+        if (!load.retrying) {
+          load.retrying = true;
+          ++l.retrying;
+        }
+        metrics.upstream_retry(group.metrics_id);
+        up.reset();
+        continue;
+      }
+      metrics.upstream_retry_budget_exhausted(group.metrics_id);
+      ex.flags.set(observe::Flag::URX);
+    } else if (wanted || tries > 1) {
+      ex.flags.set(observe::Flag::URX);
+    }
+
+    // 6. No more tries: a status the policy retries goes to the client as it is; the others get ours.
+    if (failure == TryFailure::status) break;
+    if (failure == TryFailure::connect) {
+      ex.flags.set(observe::Flag::UF);
+      ex.keep_alive = ex.keep_alive && replayable;
+      if (replayable) {
+        in_.consume(inline_body);
+        ex.request_body_done = true;
+      }
+      co_return co_await send_error(ex, connect_status, "upstream connect failed");
+    }
     in_.consume(inline_body);
-    ex.request_body_done = true;
-    ex.flags.set(observe::Flag::UC);
-    co_return co_await send_error(ex, 502, "upstream failed");
+    ex.request_body_done = replayable || ex.request_body_done;
+    const bool timeout = failure == TryFailure::timeout;
+    ex.flags.set(timeout ? observe::Flag::UT : observe::Flag::UC);
+    co_return co_await send_error(ex, timeout ? 504 : 502, timeout ? "upstream response timeout" : "upstream closed");
   }
   in_.consume(inline_body);
   ex.bytes_received += inline_body;
@@ -986,7 +1298,8 @@ awaitable<bool> Session::proxy(Exchange& ex) {
 
   if (sc_->resp.keep_alive && sc_->resp.body != http::BodyKind::until_close && up->input.empty()) {
     const auto& g = group;
-    pool.give_back(std::move(up), {g.max_idle_per_endpoint, g.idle_timeout, g.max_requests_per_connection},
+    pool.give_back(std::move(up),
+                   {g.max_idle_per_endpoint, g.idle_timeout, g.max_requests_per_connection, g.max_connection_lifetime},
                    Clock::now());
   }
   co_return ex.keep_alive;

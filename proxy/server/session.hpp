@@ -62,7 +62,16 @@ class Session {
   boost::asio::awaitable<bool> send_error(Exchange& ex, int status, std::string_view why);
   boost::asio::awaitable<bool> discard_request_body(Exchange& ex);
   boost::asio::awaitable<upstream::ConnectionPtr> connect(Exchange& ex, const boost::asio::ip::tcp::endpoint& to,
-                                                          const std::string* key, int& failure_status);
+                                                          const std::string* key, int& failure_status,
+                                                          core::Duration timeout);
+  boost::asio::awaitable<int> begin_request_body(Exchange& ex, bool expect_continue);
+  boost::asio::awaitable<int> read_request_body(Exchange& ex, std::size_t max);
+  boost::asio::awaitable<int> buffer_request_body(Exchange& ex, bool expect_continue);
+  boost::asio::awaitable<int> reserve_connection(const snapshot::UpstreamGroup& g, const std::string& key,
+                                                 core::Duration wait, upstream::CountedSlot& slot,
+                                                 upstream::ConnectionPtr& pooled);
+  boost::asio::awaitable<bool> overflow(Exchange& ex, observe::WorkerMetrics::Overflow reason);
+  std::uint64_t balance_hash(const config::HashKeySpec& key) const;
   boost::asio::awaitable<int> send_request_body(Exchange& ex, upstream::Connection& up);
   boost::asio::awaitable<bool> stream_response_body(Exchange& ex, upstream::Connection& up,
                                                     const http::ResponseHead& resp, bool chunk_to_client);

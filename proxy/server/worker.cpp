@@ -23,7 +23,7 @@ constexpr auto kTick = std::chrono::milliseconds(100);
 
 Worker::Worker(unsigned id, std::shared_ptr<const snapshot::Snapshot> snap, std::uint64_t seed,
                observe::WorkerMetrics& metrics, observe::AccessLogShard* access_log, Log& log)
-    : id_(id), gen_(new Generation(std::move(snap), access_log)), rng_state_(seed), metrics_(metrics), log_(log) {}
+    : id_(id), gen_(new Generation(std::move(snap), access_log, id)), rng_state_(seed), metrics_(metrics), log_(log) {}
 
 Worker::~Worker() { join(); }
 
@@ -85,7 +85,7 @@ void Worker::set_snapshot(std::shared_ptr<const snapshot::Snapshot> snap, observ
     for (const auto& g : snap->upstreams)
       for (const auto& e : g.endpoints) keep.push_back(e.key);
     pool_.retain(keep);
-    gen_ = GenerationRef(new Generation(std::move(snap), access_log));
+    gen_ = GenerationRef(new Generation(std::move(snap), access_log, id_));
   });
 }
 

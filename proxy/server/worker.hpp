@@ -57,6 +57,18 @@ class Worker {
   bool sample(double rate);
   observe::WorkerMetrics& metrics() { return metrics_; }
 
+  // Requests this worker has in flight to an upstream, and how many of them are retrying (the
+  // retry budget's view), by upstream metrics id (stable across reloads).
+  struct UpstreamLoad {
+    std::int64_t active = 0;
+    std::int64_t retrying = 0;
+  };
+  UpstreamLoad& upstream_load(std::uint32_t upstream_id) {
+    if (upstream_id >= loads_.size()) loads_.resize(upstream_id + 1);
+    return loads_[upstream_id];
+  }
+  Log& log() { return log_; }
+
   // Session bookkeeping (the ticker enforces their deadlines).
   std::list<Session*>::iterator enlist(Session* s) { return sessions_.insert(sessions_.end(), s); }
   void delist(std::list<Session*>::iterator it) { sessions_.erase(it); }
@@ -73,6 +85,7 @@ class Worker {
   boost::asio::awaitable<void> ticker();
   void report_idle_connections();
   std::vector<std::size_t> idle_reported_;  // by upstream metrics id
+  std::vector<UpstreamLoad> loads_;          // by upstream metrics id
 
   unsigned id_;
   // Declared before ioc_: sessions destroyed with the io_context still give blocks and scratch

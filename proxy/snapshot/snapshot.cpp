@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -11,40 +12,36 @@ namespace rampart::snapshot {
 
 namespace {
 
-// Blocking name resolution of one endpoint: IP literals directly, names via getaddrinfo
-// (first IPv4 answer preferred). Issue #5 replaces this with asynchronous discovery.
-bool resolve(const core::HostPort& hp, boost::asio::ip::tcp::endpoint& out, std::string& error) {
-  boost::system::error_code ec;
-  auto addr = boost::asio::ip::make_address(hp.host, ec);
-  if (!ec) {
-    out = {addr, hp.port};
-    return true;
-  }
+// Blocking name resolution (getaddrinfo) of a name: its IPv4 addresses, or its IPv6 ones when it
+// has none. Used when no discovery is running (rampart check).
+std::vector<boost::asio::ip::address> resolve_blocking(const std::string& host, std::string& error) {
+  std::vector<boost::asio::ip::address> v4, v6;
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_family = AF_UNSPEC;
   addrinfo* res = nullptr;
-  int rc = ::getaddrinfo(hp.host.c_str(), nullptr, &hints, &res);
+  int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
   if (rc != 0 || !res) {
-    error = std::string("cannot resolve '") + hp.host + "': " + ::gai_strerror(rc);
-    return false;
+    error = std::string("cannot resolve '") + host + "': " + ::gai_strerror(rc);
+    return {};
   }
-  const addrinfo* pick = res;
-  for (auto* ai = res; ai; ai = ai->ai_next)
-    if (ai->ai_family == AF_INET) { pick = ai; break; }
-  if (pick->ai_family == AF_INET) {
-    auto* sin = reinterpret_cast<const sockaddr_in*>(pick->ai_addr);
-    boost::asio::ip::address_v4::bytes_type b;
-    std::memcpy(b.data(), &sin->sin_addr, 4);
-    out = {boost::asio::ip::address_v4(b), hp.port};
-  } else {
-    auto* sin6 = reinterpret_cast<const sockaddr_in6*>(pick->ai_addr);
-    boost::asio::ip::address_v6::bytes_type b;
-    std::memcpy(b.data(), &sin6->sin6_addr, 16);
-    out = {boost::asio::ip::address_v6(b), hp.port};
+  for (auto* ai = res; ai; ai = ai->ai_next) {
+    if (ai->ai_family == AF_INET) {
+      auto* sin = reinterpret_cast<const sockaddr_in*>(ai->ai_addr);
+      boost::asio::ip::address_v4::bytes_type b;
+      std::memcpy(b.data(), &sin->sin_addr, 4);
+      boost::asio::ip::address a = boost::asio::ip::address_v4(b);
+      if (std::find(v4.begin(), v4.end(), a) == v4.end()) v4.push_back(a);
+    } else if (ai->ai_family == AF_INET6) {
+      auto* sin6 = reinterpret_cast<const sockaddr_in6*>(ai->ai_addr);
+      boost::asio::ip::address_v6::bytes_type b;
+      std::memcpy(b.data(), &sin6->sin6_addr, 16);
+      boost::asio::ip::address a = boost::asio::ip::address_v6(b);
+      if (std::find(v6.begin(), v6.end(), a) == v6.end()) v6.push_back(a);
+    }
   }
   ::freeaddrinfo(res);
-  return true;
+  return v4.empty() ? v6 : v4;
 }
 
 }  // namespace
@@ -56,7 +53,8 @@ bool Snapshot::is_trusted(const core::IpAddress& peer) const {
 }
 
 std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint64_t generation,
-                                      std::vector<config::Diagnostic>& diagnostics, observe::Metrics* metrics) {
+                                      std::vector<config::Diagnostic>& diagnostics, observe::Metrics* metrics,
+                                      upstream::StateRegistry* states, const NameLookup& lookup) {
   auto snap = std::make_shared<Snapshot>();
   snap->generation = generation;
   snap->spec = spec;
@@ -70,33 +68,67 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
 
   std::unordered_map<std::string, std::size_t> index;
   bool ok = true;
+  upstream::StateRegistry scratch_states;  // fresh states when the caller keeps none
+  if (!states) states = &scratch_states;
   for (std::size_t u = 0; u < spec.upstreams.size(); ++u) {
     const auto& us = spec.upstreams[u];
     UpstreamGroup g;
     g.name = us.name;
+    g.outlier = us.outlier;
+    g.panic = us.panic;
+    g.health_checked = us.health_check.has_value();
+    g.circuit = us.circuit;
+    g.pool_state = states->pool(us.name);
+    g.retry_budget = us.retry_budget;
     g.max_idle_per_endpoint = us.max_idle_per_endpoint;
     g.idle_timeout = us.idle_timeout;
     g.max_requests_per_connection = us.max_requests_per_connection;
+    g.max_connection_lifetime = us.max_connection_lifetime;
     if (metrics) g.metrics_id = metrics->upstream_id(us.name);
-    for (std::size_t e = 0; e < us.endpoints.size(); ++e) {
+    const auto initial = us.health_check && !us.health_check->start_healthy ? upstream::Health::unknown
+                                                                             : upstream::Health::healthy;
+    auto add = [&](const config::EndpointSpec& es, const boost::asio::ip::address& ip, bool named) {
       Endpoint ep;
-      ep.address = us.endpoints[e];
-      ep.key = us.name + "|" + ep.address.str();
-      if (metrics) ep.metrics_id = metrics->endpoint_id(us.name, ep.address.str());
+      ep.address = es.address;
+      ep.weight = es.weight;
+      ep.resolved = {ip, es.address.port};
+      ep.label = named ? es.address.str() + "@" + ip.to_string() : es.address.str();
+      ep.key = us.name + "|" + ep.label;
+      if (metrics) ep.metrics_id = metrics->endpoint_id(us.name, ep.label);
+      ep.state = states->endpoint(ep.key, initial);
+      g.endpoints.push_back(std::move(ep));
+    };
+    for (std::size_t e = 0; e < us.endpoints.size(); ++e) {
+      const auto& es = us.endpoints[e];
+      boost::system::error_code ec;
+      auto literal = boost::asio::ip::make_address(es.address.host, ec);
+      if (!ec) {
+        add(es, literal, false);
+        continue;
+      }
       std::string error;
-      if (!resolve(ep.address, ep.resolved, error)) {
+      auto addresses = lookup ? lookup(us, es.address.host) : resolve_blocking(es.address.host, error);
+      if (addresses.empty() && !lookup) {
         diagnostics.push_back({us.mark, error, "upstreams[" + std::to_string(u) + "].endpoints[" + std::to_string(e) + "]"});
         ok = false;
         continue;
       }
-      g.endpoints.push_back(std::move(ep));
+      for (const auto& ip : addresses) add(es, ip, true);
     }
+    std::vector<std::uint32_t> weights;
+    std::vector<std::string> keys;
+    for (const auto& ep : g.endpoints) {
+      weights.push_back(ep.weight);
+      keys.push_back(ep.key);
+      g.states.push_back(ep.state.get());
+    }
+    g.balancer = std::make_shared<const upstream::Balancer>(us.balance, std::move(weights), std::move(keys));
     index.emplace(g.name, snap->upstreams.size());
     snap->upstreams.push_back(std::move(g));
   }
   if (!ok) return nullptr;
 
-  auto lookup = [&](const std::string& name) { return index.at(name); };
+  auto upstream_index = [&](const std::string& name) { return index.at(name); };
   auto decorate = [&](const config::RouteSpec& rs, route::Route& r) {
     if (metrics) r.metrics_id = metrics->route_id(r.server_name, r.name);
     r.access_log = spec.access_log.enabled && rs.access_log.value_or(true);
@@ -113,7 +145,7 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
         for (const auto& n : s.listeners) on = on || n == l.name;
         if (on) filtered.servers.push_back(s);
       }
-      snap->tables.emplace(l.name, route::Table::build(filtered, lookup, decorate));
+      snap->tables.emplace(l.name, route::Table::build(filtered, upstream_index, decorate));
     }
   } catch (const std::exception& e) {
     diagnostics.push_back({{}, e.what(), "servers"});

@@ -7,10 +7,13 @@
 #include "observe/access_log.hpp"
 #include "observe/metrics.hpp"
 #include "route/table.hpp"
+#include "upstream/balancer.hpp"
+#include "upstream/state.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -19,20 +22,38 @@
 namespace rampart::snapshot {
 
 struct Endpoint {
-  std::string key;                        // "<pool>|<host:port>": stable across reloads (pool identity)
+  std::string key;                        // stable across reloads (pool identity, health state, idle connections):
+                                          // "<pool>|<host:port>", "<pool>|<name:port>@<ip>" for a discovered address
+  std::string label;                      // "host:port" or "name:port@ip" (metrics, admin, access log)
   core::HostPort address;                 // as configured
-  boost::asio::ip::tcp::endpoint resolved;  // resolved at build time
+  boost::asio::ip::tcp::endpoint resolved;
+  std::uint32_t weight = 1;
   std::uint32_t metrics_id = 0;
+  std::shared_ptr<upstream::EndpointState> state;  // shared by all workers, kept across reloads
 };
 
 struct UpstreamGroup {
   std::string name;
   std::vector<Endpoint> endpoints;
+  std::vector<const upstream::EndpointState*> states;  // parallel to endpoints (Balancer::pick's view)
+  std::shared_ptr<const upstream::Balancer> balancer;
+  config::OutlierSpec outlier;
+  bool panic = true;
+  bool health_checked = false;
+  config::CircuitSpec circuit;
+  std::shared_ptr<upstream::PoolState> pool_state;     // circuit-breaker counters, process-wide
+  config::RetryBudgetSpec retry_budget;
   std::uint32_t max_idle_per_endpoint = 320;
   core::Duration idle_timeout{};
   std::uint32_t max_requests_per_connection = 10000;
+  std::optional<core::Duration> max_connection_lifetime;
   std::uint32_t metrics_id = 0;
 };
+
+// Addresses of a DNS name as discovery last saw them (empty: none known). Used by build() for
+// endpoints given by name; without it, names are resolved with the blocking system resolver.
+using NameLookup = std::function<std::vector<boost::asio::ip::address>(const config::UpstreamSpec& pool,
+                                                                       const std::string& host)>;
 
 struct Snapshot {
   std::uint64_t generation = 0;
@@ -51,12 +72,16 @@ struct Snapshot {
   bool is_trusted(const core::IpAddress& peer) const;
 };
 
-// Compiles a validated spec. Resolves endpoint host names (blocking: control thread only).
+// Compiles a validated spec (control thread only).
 // `metrics` (may be null, e.g. for `rampart check`) hands out the metric ids of routes, upstreams,
-// endpoints and listeners. Returns nullptr and appends diagnostics on failure (unresolvable
-// endpoint, bad regex).
+// endpoints and listeners. `states` (may be null: fresh states) keeps endpoint health and pool
+// counters across reloads. `lookup` gives the addresses of endpoints named by DNS; when empty,
+// names are resolved with the blocking system resolver, and an unresolvable name is an error.
+// With `lookup`, a name without addresses leaves its pool without that endpoint (discovery keeps
+// trying). Returns nullptr and appends diagnostics on failure.
 std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint64_t generation,
                                       std::vector<config::Diagnostic>& diagnostics,
-                                      observe::Metrics* metrics = nullptr);
+                                      observe::Metrics* metrics = nullptr, upstream::StateRegistry* states = nullptr,
+                                      const NameLookup& lookup = {});
 
 }  // namespace rampart::snapshot

@@ -27,6 +27,7 @@ ConnectionPtr Pool::take(const std::string& key, Clock::time_point now) {
 
 void Pool::give_back(ConnectionPtr conn, const PoolLimits& limits, Clock::time_point now) {
   if (!conn || !conn->key || conn->requests >= limits.max_requests) return;
+  if (limits.max_lifetime && now - conn->created >= *limits.max_lifetime) return;
   auto& e = entries_[*conn->key];
   e.idle_timeout = limits.idle_timeout;
   if (e.idle.size() >= limits.max_idle) return;

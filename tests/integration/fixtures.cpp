@@ -89,7 +89,8 @@ Stack::Stack(std::map<std::string, std::string> overrides) {
 std::string Stack::config(const std::map<std::string, std::string>& overrides) const {
   auto v = values;
   for (auto& [k, val] : overrides) v[k] = val;
-  return subst(standard_config_template, v);
+  // Twice: values such as EXTRA_UPSTREAMS may use the other placeholders ({{API1}}...).
+  return subst(subst(standard_config_template, v), v);
 }
 
 Response get(std::uint16_t port, const std::string& target, const std::string& extra,

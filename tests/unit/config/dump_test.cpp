@@ -108,6 +108,7 @@ void check_same(const ConfigSpec& a, const ConfigSpec& b) {
       CHECK(ra.limits.send_timeout == rb.limits.send_timeout);
       CHECK(ra.access_log == rb.access_log);
       CHECK(ra.access_log_sample == rb.access_log_sample);
+      CHECK(ra.retry == rb.retry);
     }
   }
   REQUIRE(a.upstreams.size() == b.upstreams.size());
@@ -120,6 +121,14 @@ void check_same(const ConfigSpec& a, const ConfigSpec& b) {
     CHECK(ua.idle_timeout == ub.idle_timeout);
     CHECK(ua.max_requests_per_connection == ub.max_requests_per_connection);
     CHECK(ua.connect_timeout == ub.connect_timeout);
+    CHECK(ua.balance == ub.balance);
+    CHECK(ua.health_check == ub.health_check);
+    CHECK(ua.outlier == ub.outlier);
+    CHECK(ua.panic == ub.panic);
+    CHECK(ua.circuit == ub.circuit);
+    CHECK(ua.retry_budget == ub.retry_budget);
+    CHECK(ua.discovery == ub.discovery);
+    CHECK(ua.max_connection_lifetime == ub.max_connection_lifetime);
   }
 }
 
@@ -180,9 +189,18 @@ servers:
         request_headers: {add: {x-forwarded-proto: https}}
         max_body_size: 0
         send_timeout: 90s
+        retry: {attempts: 4, on: [timeout, 503, "502"], per_try_timeout: 1500ms, buffer_body: 1m}
 upstreams:
   - name: "on"
-    endpoints: ["[2001:db8::1]:8080", "Backend.internal:65535"]
+    endpoints: ["[2001:db8::1]:8080", {address: "Backend.internal:65535", weight: 7}]
+    balance: {policy: hash, key: {cookie: sid}}
+    health_check: {path: "/h?x=1", host: h.internal, expect_status: [200, "300-304"], body_contains: "ok: yes", interval: 250ms, timeout: 100ms, jitter: 0.25, healthy_threshold: 3, unhealthy_threshold: 4, start: unknown}
+    outlier: {consecutive_failures: 0, consecutive_5xx: 3, base_ejection_time: 2s, max_ejection_time: 20s, max_ejected_percent: 30}
+    when_all_unhealthy: fail
+    circuit: {max_connections: 10, max_pending: 5, max_requests: 100}
+    retry_budget: {percent: 12.5, min_retries: 0}
+    discovery: {refresh: 5s, resolver: "127.0.0.1:5353"}
+    max_connection_lifetime: 10m
     max_idle_per_endpoint: 0
     idle_timeout: 0
     max_requests_per_connection: 1
@@ -244,9 +262,25 @@ servers:
           set: {}
           add: {}
           remove: []
+        retry:
+          attempts: 2
+          on: [connect-failure, reset]
+          buffer_body: 64k
 upstreams:
   - name: u
-    endpoints: [127.0.0.1:9000]
+    endpoints:
+      - {address: 127.0.0.1:9000, weight: 1}
+    balance:
+      policy: round_robin
+    outlier:
+      consecutive_failures: 5
+      consecutive_5xx: 0
+      base_ejection_time: 30s
+      max_ejection_time: 5m
+      max_ejected_percent: 50
+    when_all_unhealthy: panic
+    circuit: {max_connections: 0, max_requests: 0}
+    retry_budget: {percent: 20, min_retries: 3}
     max_idle_per_endpoint: 320
     idle_timeout: 1m
     max_requests_per_connection: 10000

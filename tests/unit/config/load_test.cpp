@@ -146,7 +146,7 @@ TEST_CASE("the documented example loads", "[config]") {
   const UpstreamSpec& up = spec.upstreams[0];
   CHECK(up.name == "api");
   REQUIRE(up.endpoints.size() == 2);
-  CHECK(up.endpoints[1] == rampart::core::HostPort{"127.0.0.1", 9002});
+  CHECK(up.endpoints[1].address == rampart::core::HostPort{"127.0.0.1", 9002});
   CHECK(up.max_idle_per_endpoint == 32);
   CHECK(up.idle_timeout == 60s);
   CHECK(up.max_requests_per_connection == 10000);
@@ -205,7 +205,7 @@ servers:
   const ServerSpec& s = spec.servers[0];
   CHECK(s.hosts == std::vector<std::string>{"example.com", "*.example.com", "*"});
   CHECK(spec.listeners[0].address == rampart::core::HostPort{"::1", 8443});
-  CHECK(spec.upstreams[0].endpoints[0].host == "backend.local");
+  CHECK(spec.upstreams[0].endpoints[0].address.host == "backend.local");
   const RouteSpec& r = s.routes[0];
   CHECK(r.methods == std::vector<std::string>{"GET", "POST"});
   CHECK(r.headers[0].name == "x-env");

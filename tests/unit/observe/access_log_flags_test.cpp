@@ -28,6 +28,7 @@ TEST_CASE("flag codes are the Envoy-style short codes, all distinct", "[access_l
   CHECK(flag_code_of(Flag::LR) == "LR");
   CHECK(flag_code_of(Flag::IH) == "IH");
   CHECK(flag_code_of(Flag::UPE) == "UPE");
+  CHECK(flag_code_of(Flag::UO) == "UO");
   CHECK(flag_code::upstream_connect_failure == "UF");
   std::set<std::string_view> seen;
   for (std::size_t i = 0; i < kFlagCount; ++i) seen.insert(flag_code_of(static_cast<Flag>(i)));
@@ -53,7 +54,7 @@ TEST_CASE("FlagSet writes codes comma-separated in a fixed order", "[access_log]
 
   FlagSet all;
   for (std::size_t i = kFlagCount; i-- > 0;) all.set(static_cast<Flag>(i));
-  CHECK(render(all) == "NR,UH,UF,UT,UC,URX,DC,DT,RL,LR,IH,UPE");
+  CHECK(render(all) == "NR,UH,UF,UT,UC,URX,DC,DT,RL,LR,IH,UPE,UO");
 
   std::string out = "prefix:";
   FlagSet one;

@@ -37,7 +37,7 @@ TEST_CASE("pool keeps at most max_idle and closes connections that served max_re
   boost::asio::io_context ioc;
   Pool pool;
   auto now = Clock::now();
-  PoolLimits limits{2, 60s, 10};
+  PoolLimits limits{2, 60s, 10, std::nullopt};
   for (int i = 0; i < 5; ++i) pool.give_back(make(ioc, pool, "k"), limits, now);
   CHECK(pool.idle_count() == 2);
   pool.give_back(make(ioc, pool, "k2", 10), limits, now);
@@ -48,7 +48,7 @@ TEST_CASE("pool expires idle connections after their idle timeout, at take and a
   boost::asio::io_context ioc;
   Pool pool;
   auto t0 = Clock::now();
-  PoolLimits limits{8, 1s, 100};
+  PoolLimits limits{8, 1s, 100, std::nullopt};
   pool.give_back(make(ioc, pool, "k"), limits, t0);
   CHECK(pool.take("k", t0 + 2s) == nullptr);
   pool.give_back(make(ioc, pool, "k"), limits, t0);
@@ -68,4 +68,19 @@ TEST_CASE("pool retain drops idle connections of keys that left the config and k
   pool.retain({"a|1"});
   CHECK(pool.take("b|1", now) == nullptr);
   CHECK(pool.take("a|1", now) != nullptr);
+}
+
+TEST_CASE("pool closes instead of pooling a connection older than max_lifetime") {
+  boost::asio::io_context ioc;
+  Pool pool;
+  auto t0 = Clock::now();
+  PoolLimits limits{8, 60s, 100, std::chrono::milliseconds(500)};
+  auto young = make(ioc, pool, "k");
+  young->created = t0;
+  pool.give_back(std::move(young), limits, t0 + 400ms);
+  CHECK(pool.idle_count("k") == 1);
+  auto old = make(ioc, pool, "k");
+  old->created = t0;
+  pool.give_back(std::move(old), limits, t0 + 500ms);
+  CHECK(pool.idle_count("k") == 1);
 }
