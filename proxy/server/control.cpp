@@ -70,10 +70,33 @@ std::optional<config::ConfigSpec> Control::load_spec(const char* what) {
   return spec;
 }
 
+namespace {
+
+// The DNS names among the endpoints of `spec` (IP literals need no discovery).
+std::vector<upstream::Discovery::Name> names_of(const config::ConfigSpec& spec) {
+  std::vector<upstream::Discovery::Name> out;
+  for (const auto& u : spec.upstreams)
+    for (const auto& e : u.endpoints)
+      if (!core::parse_ip(e.address.host)) out.push_back({e.address.host, u.discovery.resolver, u.discovery.refresh});
+  return out;
+}
+
+}  // namespace
+
 std::shared_ptr<const snapshot::Snapshot> Control::compile(const config::ConfigSpec& spec, std::uint64_t generation,
                                                            const char* what) {
+  // Names are resolved before the build, without blocking any worker; a name that does not
+  // resolve leaves its pool without it (discovery keeps trying) rather than failing the load.
+  const auto names = names_of(spec);
+  if (!names.empty()) {
+    for (const std::string& e : discovery_->resolve_now(names, std::chrono::seconds(5)))
+      log_.write(Level::warn, "%s: endpoint %s has no address yet; its pool goes without it", what, e.c_str());
+  }
+  snapshot::NameLookup lookup = [this](const config::UpstreamSpec& pool, const std::string& host) {
+    return discovery_->addresses({host, pool.discovery.resolver, pool.discovery.refresh});
+  };
   std::vector<config::Diagnostic> diags;
-  auto snap = snapshot::build(spec, generation, diags, metrics_.get(), &states_);
+  auto snap = snapshot::build(spec, generation, diags, metrics_.get(), &states_, lookup);
   if (!snap) {
     log_.write(Level::error, "%s failed: %zu error(s) in %s", what, diags.size(), path_.c_str());
     log_.write_lines(Level::error, diagnostics_text(diags));
@@ -103,11 +126,14 @@ int Control::run() {
   log_.configure(spec->log);
   const unsigned n = spec->workers ? spec->workers : std::max(1u, std::thread::hardware_concurrency());
   metrics_ = std::make_unique<observe::Metrics>(n, RAMPART_VERSION);
+  discovery_ = std::make_unique<upstream::Discovery>(
+      loop_->ioc, [this] { rediscover(); },
+      [this](const std::string& line) { log_.write(Level::warn, "discovery: %s", line.c_str()); });
   current_ = compile(*spec, ++generation_, "configuration");
   if (!current_) return 1;
+  discovery_->watch(names_of(current_->spec));
   metrics_->set_endpoint_health_source([this] { return endpoint_health(); });
   checker_ = std::make_unique<upstream::HealthChecker>([this](const upstream::HealthChecker::Event& e) { on_health_event(e); });
-  checker_->start();
   update_health_checks();
 
   std::string error;
@@ -258,6 +284,11 @@ void Control::update_health_checks() {
     for (const auto& ep : g.endpoints)
       targets.push_back({ep.key, g.name, ep.resolved, ep.address.str(), *us.health_check, ep.state});
   }
+  // The checker's thread starts with the first pool that has a health check.
+  if (!targets.empty() && !checker_started_) {
+    checker_->start();
+    checker_started_ = true;
+  }
   checker_->update(std::move(targets));
   // Endpoints no longer checked (their pool dropped health_check) keep no stale verdict.
   for (std::size_t u = 0; u < current_->upstreams.size(); ++u) {
@@ -349,6 +380,33 @@ std::string Control::upstreams_json() const {
   return out;
 }
 
+// Discovery saw an address set change: the same config, compiled again with the new addresses,
+// replaces the snapshot (a new generation; pools and health of endpoints that stay are kept).
+void Control::rediscover() {
+  if (draining_.load() || !current_) return;
+  std::vector<config::Diagnostic> diags;
+  snapshot::NameLookup lookup = [this](const config::UpstreamSpec& pool, const std::string& host) {
+    return discovery_->addresses({host, pool.discovery.resolver, pool.discovery.refresh});
+  };
+  auto next = snapshot::build(current_->spec, generation_ + 1, diags, metrics_.get(), &states_, lookup);
+  if (!next) {
+    log_.write(Level::error, "discovery: rebuilding the configuration failed; generation %llu stays",
+               static_cast<unsigned long long>(generation_));
+    log_.write_lines(Level::error, diagnostics_text(diags));
+    return;
+  }
+  generation_ = next->generation;
+  {
+    std::lock_guard lock(current_mu_);
+    current_ = next;
+  }
+  for (std::size_t i = 0; i < workers_.size(); ++i)
+    workers_[i]->set_snapshot(next, access_log_ ? &access_log_->shard(static_cast<unsigned>(i)) : nullptr);
+  update_health_checks();
+  states_.collect();
+  log_.write(Level::info, "discovery: endpoints changed, generation=%llu", static_cast<unsigned long long>(generation_));
+}
+
 void Control::watch_files() {
   if (!watcher_)
     watcher_ = std::make_unique<Watcher>(loop_->ioc, std::chrono::milliseconds(500), [this] {
@@ -437,6 +495,7 @@ bool Control::reload(std::string& message) {
                  core::HostPort{next_listeners[name].address.host, next_listeners[name].port}.str().c_str());
   }
   listeners_ = std::move(next_listeners);
+  discovery_->watch(names_of(next->spec));
   update_health_checks();
   states_.collect();
   metrics_->reload_result(true, generation_);

@@ -7,6 +7,7 @@
 #include "config/spec.hpp"
 #include "server/log.hpp"
 #include "snapshot/snapshot.hpp"
+#include "upstream/discovery.hpp"
 #include "upstream/health_check.hpp"
 #include "upstream/state.hpp"
 
@@ -68,6 +69,10 @@ class Control {
   std::unique_ptr<observe::Metrics> metrics_;
   upstream::StateRegistry states_;  // endpoint health and pool counters by stable key (control thread)
   std::unique_ptr<upstream::HealthChecker> checker_;
+  std::unique_ptr<upstream::Discovery> discovery_;  // endpoints given by DNS name (control thread)
+  // Rebuilds the current config's snapshot with the addresses discovery has now.
+  void rediscover();
+  bool checker_started_ = false;
   std::unique_ptr<observe::AccessLog> access_log_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::map<std::string, BoundListener> listeners_;

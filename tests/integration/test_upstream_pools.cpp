@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include <future>
+#include <regex>
 #include <map>
 #include <set>
 #include <string>
@@ -353,6 +354,62 @@ TEST_CASE("pools: max_pending lets a request wait for a connection") {
   REQUIRE_RESPONSE(second);
   CHECK(second.status == 200);
   CHECK(first.get().status == 200);
+}
+
+}  // namespace it
+
+namespace it {
+
+TEST_CASE("pools: endpoints given by DNS name follow the records (dnsmasq)") {
+  // Two backends on the same port of two loopback addresses; the name decides which get traffic.
+  const std::uint16_t port = closed_port();
+  const std::string listen1 = "127.0.0.1:" + std::to_string(port), listen2 = "127.0.0.2:" + std::to_string(port);
+  Process b1(upstream_bin(), {"--listen", listen1, "--name", "dns1", "--threads", "1"});
+  b1.wait_for_line(std::regex("listening"), 5s);
+  Process b2(upstream_bin(), {"--listen", listen2, "--name", "dns2", "--threads", "1"});
+  b2.wait_for_line(std::regex("listening"), 5s);
+
+  TempDir dir;
+  const std::string hosts = dir.path() + "/hosts";
+  write_atomically(hosts, "127.0.0.1 svc.test\n");
+  const std::uint16_t dns_port = closed_port();
+  Process dns("/usr/sbin/dnsmasq", {"-d", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--addn-hosts=" + hosts,
+                                    "--listen-address=127.0.0.1", "--bind-interfaces",
+                                    "--port=" + std::to_string(dns_port), "--local-ttl=1", "--local=/test/",
+                                    "--log-facility=-"});
+  dns.wait_for_line(std::regex("started"), 5s);
+
+  Stack s({{"EXTRA_ROUTES", "      - {name: d, path: /d/, upstream: named, rewrite_prefix: /}\n"},
+           {"EXTRA_UPSTREAMS", "  - {name: named, endpoints: [\"svc.test:" + std::to_string(port) +
+                                   "\"], discovery: {refresh: 200ms, resolver: \"127.0.0.1:" +
+                                   std::to_string(dns_port) + "\"}}\n"}});
+  auto seen = served_by(s.port(), "/d/echo", 10);
+  CHECK(seen["dns1"] == 10);
+  CHECK(endpoints_of(*s.proxy, "named").count("svc.test:" + std::to_string(port) + "@127.0.0.1") == 1);
+
+  // A second address: both get traffic, without a reload.
+  write_atomically(hosts, "127.0.0.1 svc.test\n127.0.0.2 svc.test\n");
+  dns.signal(SIGHUP);  // dnsmasq rereads its hosts files
+  REQUIRE(eventually([&] { return endpoints_of(*s.proxy, "named").size() == 2; }, 5s));
+  seen = served_by(s.port(), "/d/echo", 20);
+  CHECK(seen["dns1"] > 0);
+  CHECK(seen["dns2"] > 0);
+  CHECK(seen["dns1"] + seen["dns2"] == 20);
+
+  // The first address goes away: only the second gets traffic.
+  write_atomically(hosts, "127.0.0.2 svc.test\n");
+  dns.signal(SIGHUP);
+  REQUIRE(eventually([&] { return endpoints_of(*s.proxy, "named").size() == 1; }, 5s));
+  seen = served_by(s.port(), "/d/echo", 10);
+  CHECK(seen["dns2"] == 10);
+
+  // The DNS server dies: the last good set stays in service, and the failure is logged.
+  dns.signal(SIGKILL);
+  dns.wait_exit(5s);
+  s.proxy->process().wait_for_line(std::regex("discovery: .*svc\\.test"), 10s);
+  seen = served_by(s.port(), "/d/echo", 10);
+  CHECK(seen["dns2"] == 10);
+  CHECK(endpoints_of(*s.proxy, "named").size() == 1);
 }
 
 }  // namespace it
