@@ -35,23 +35,24 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  if (opts.listen.empty()) opts.listen.emplace_back(boost::asio::ip::make_address("127.0.0.1"), 0);
   server_context ctx(opts.name, opts.body_size, opts.threads);
   std::vector<std::unique_ptr<worker>> workers;
-  boost::asio::ip::tcp::endpoint bound;
+  std::vector<boost::asio::ip::tcp::endpoint> bound = opts.listen;
+  std::size_t address = 0;
   try {
-    for (std::size_t i = 0; i < opts.threads; ++i) {
-      workers.push_back(std::make_unique<worker>(ctx, i));
-      // The first bind resolves port 0; the others share that port through SO_REUSEPORT.
-      workers.back()->listen(i == 0 ? opts.listen : bound);
-      if (i == 0) bound = workers.back()->local_endpoint();
+    for (std::size_t i = 0; i < opts.threads; ++i) workers.push_back(std::make_unique<worker>(ctx, i));
+    for (; address < bound.size(); ++address) {
+      // The first worker's bind resolves port 0; the others share that port through SO_REUSEPORT.
+      for (auto& w : workers) bound[address] = w->listen(bound[address]);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rampart-upstream: cannot listen on %s: %s\n",
-                 format_endpoint(opts.listen).c_str(), e.what());
+                 format_endpoint(opts.listen[address]).c_str(), e.what());
     return 1;
   }
 
-  std::printf("listening %s\n", format_endpoint(bound).c_str());
+  for (const auto& ep : bound) std::printf("listening %s\n", format_endpoint(ep).c_str());
   std::fflush(stdout);
 
   std::vector<std::thread> threads;

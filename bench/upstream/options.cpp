@@ -81,10 +81,12 @@ bool parse_options(int argc, char** argv, options& out, std::string& error) {
     }
     std::uint64_t n = 0;
     if (arg == "--listen") {
-      if (!parse_endpoint(value, out.listen)) {
+      boost::asio::ip::tcp::endpoint ep;
+      if (!parse_endpoint(value, ep)) {
         error = "invalid --listen address: " + value;
         return false;
       }
+      out.listen.push_back(ep);
     } else if (arg == "--threads") {
       if (!parse_u64(value, n) || n == 0 || n > 1024) {
         error = "invalid --threads: " + value;

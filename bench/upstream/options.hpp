@@ -4,13 +4,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 
 namespace rampart::upstream {
 
 struct options {
-  boost::asio::ip::tcp::endpoint listen{boost::asio::ip::make_address("127.0.0.1"), 0};
+  // Addresses to listen on, in order (--listen is repeatable); default 127.0.0.1:0.
+  std::vector<boost::asio::ip::tcp::endpoint> listen;
   std::size_t threads = 1;
   std::string name = "upstream";
   std::uint64_t body_size = 100;
@@ -29,10 +31,11 @@ std::string format_endpoint(const boost::asio::ip::tcp::endpoint& ep);
 
 inline constexpr const char* usage_text =
     "usage: rampart-upstream [--listen HOST:PORT] [--threads N] [--name NAME] [--body-size N]\n"
-    "  --listen     address to listen on (default 127.0.0.1:0; port 0 picks a free port)\n"
+    "  --listen     address to listen on (default 127.0.0.1:0; port 0 picks a free port); repeatable:\n"
+    "               one server on several addresses (a pool of endpoints that is one process)\n"
     "  --threads    worker threads, each with its own SO_REUSEPORT acceptor (default 1)\n"
     "  --name       name reported in X-Upstream-Name and bodies (default upstream)\n"
     "  --body-size  default response body size in bytes (default 100)\n"
-    "Prints 'listening HOST:PORT' once bound; exits 0 on SIGTERM or SIGINT.\n";
+    "Prints 'listening HOST:PORT' once bound (a line per address, in order); exits 0 on SIGTERM or SIGINT.\n";
 
 }  // namespace rampart::upstream

@@ -15,28 +15,30 @@ worker::worker(server_context& ctx, std::size_t index)
       // Only this worker's thread touches its sockets, so reactor I/O locking can go; the
       // scheduler keeps its lock because stop() comes from the main thread.
       ioc_(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO),
-      acceptor_(ioc_),
       cache_(ctx) {}
 
-void worker::listen(const tcp::endpoint& ep) {
-  acceptor_.open(ep.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  acceptor_.set_option(reuse_port(true));
-  acceptor_.bind(ep);
-  acceptor_.listen(asio::socket_base::max_listen_connections);
+tcp::endpoint worker::listen(const tcp::endpoint& ep) {
+  auto acceptor = std::make_unique<tcp::acceptor>(ioc_);
+  acceptor->open(ep.protocol());
+  acceptor->set_option(tcp::acceptor::reuse_address(true));
+  acceptor->set_option(reuse_port(true));
+  acceptor->bind(ep);
+  acceptor->listen(asio::socket_base::max_listen_connections);
+  acceptors_.push_back(std::move(acceptor));
+  return acceptors_.back()->local_endpoint();
 }
 
 void worker::run() {
-  asio::co_spawn(ioc_, accept_loop(), asio::detached);
+  for (auto& a : acceptors_) asio::co_spawn(ioc_, accept_loop(*a), asio::detached);
   ioc_.run();
 }
 
-asio::awaitable<void> worker::accept_loop() {
+asio::awaitable<void> worker::accept_loop(tcp::acceptor& acceptor) {
   auto use_tuple = asio::as_tuple(asio::use_awaitable);
   asio::steady_timer backoff(ioc_);
   worker_counters& counters = ctx_.counters(index_);
   while (true) {
-    auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted) co_return;
       // Out of descriptors or memory: wait a little instead of spinning.

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
+#include <vector>
 
 #include <boost/asio.hpp>
 
@@ -21,10 +23,9 @@ class worker {
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
 
-  // Opens the acceptor with SO_REUSEADDR and SO_REUSEPORT, binds it to `ep` and listens.
-  // Start-up only: throws boost::system::system_error on failure.
-  void listen(const boost::asio::ip::tcp::endpoint& ep);
-  boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+  // Opens one more acceptor with SO_REUSEADDR and SO_REUSEPORT, binds it to `ep` and listens;
+  // returns the bound address. Start-up only: throws boost::system::system_error on failure.
+  boost::asio::ip::tcp::endpoint listen(const boost::asio::ip::tcp::endpoint& ep);
 
   // Accepts and serves connections until stop(). Call on the worker's own thread, once.
   void run();
@@ -32,12 +33,12 @@ class worker {
   void stop() { ioc_.stop(); }
 
  private:
-  boost::asio::awaitable<void> accept_loop();
+  boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
 
   server_context& ctx_;
   std::size_t index_;
   boost::asio::io_context ioc_;
-  boost::asio::ip::tcp::acceptor acceptor_;
+  std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
   response_cache cache_;
 };
 

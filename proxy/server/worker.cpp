@@ -85,6 +85,8 @@ void Worker::set_snapshot(std::shared_ptr<const snapshot::Snapshot> snap, observ
     for (const auto& g : snap->upstreams)
       for (const auto& e : g.endpoints) keep.push_back(e.key);
     pool_.retain(keep);
+    for (const auto& g : snap->upstreams)
+      if (g.metrics_id >= loads_.size()) loads_.resize(g.metrics_id + 1);
     gen_ = GenerationRef(new Generation(std::move(snap), access_log, id_));
   });
 }

@@ -63,8 +63,10 @@ class Worker {
     std::int64_t active = 0;
     std::int64_t retrying = 0;
   };
+  // (set_snapshot sizes the table for every upstream of the snapshot; the reference is valid
+  // until the next set_snapshot.)
   UpstreamLoad& upstream_load(std::uint32_t upstream_id) {
-    if (upstream_id >= loads_.size()) loads_.resize(upstream_id + 1);
+    if (upstream_id >= loads_.size()) [[unlikely]] loads_.resize(upstream_id + 1);
     return loads_[upstream_id];
   }
   Log& log() { return log_; }

@@ -149,6 +149,19 @@ TEST_CASE("pools: active health checks take a dead endpoint out and bring it bac
   CHECK(after["api2"] >= 18);
 }
 
+TEST_CASE("pools: one checker for the process probes each endpoint once per interval, whatever the workers") {
+  Stack s({{"WORKERS", "4"},
+           {"EXTRA_UPSTREAMS", "  - {name: probed, endpoints: [\"{{API2}}\"], "
+                               "health_check: {path: /echo, interval: 200ms, jitter: 0}}\n"}});
+  sleep_for(300ms);  // past the first probe
+  const auto before = requests_seen(s.api2);
+  sleep_for(2000ms);
+  const auto probes = requests_seen(s.api2) - before;
+  INFO(probes << " probes in 2 s at a 200 ms interval, with 4 workers");
+  CHECK(probes >= 8);
+  CHECK(probes <= 11);  // one checker: not 4 x 10
+}
+
 TEST_CASE("pools: an HTTP check with a body condition, and when every endpoint is unhealthy") {
   // /stats names the backend, so only api1 passes a check for its own name.
   Stack s({{"EXTRA_ROUTES",
@@ -267,6 +280,41 @@ TEST_CASE("pools: retry on status tries every attempt for idempotent methods onl
   REQUIRE_RESPONSE(r);
   CHECK(r.status == 503);
   CHECK(requests_seen(s.web) - before == 1);  // POST is not idempotent: never retried once sent
+}
+
+TEST_CASE("pools: per_try_timeout bounds each try of a hanging upstream, then 504") {
+  Stack s({{"EXTRA_ROUTES", "      - {name: t, path: /t/, upstream: slow, rewrite_prefix: /, "
+                            "retry: {attempts: 2, on: [timeout], per_try_timeout: 300ms}}\n"},
+           {"EXTRA_UPSTREAMS", "  - {name: slow, endpoints: [\"{{API1}}\", \"{{API2}}\"], outlier: false}\n"}});
+  const auto before = requests_seen(s.api1) + requests_seen(s.api2);
+  const auto t0 = std::chrono::steady_clock::now();
+  Response r = get(s.port(), "/t/echo?delay=3000");  // read_timeout is 2s in the test config
+  const auto took = std::chrono::steady_clock::now() - t0;
+  REQUIRE_RESPONSE(r);
+  CHECK(r.status == 504);
+  // Two tries of 300 ms (the deadline is enforced on a 100 ms tick), well before read_timeout.
+  CHECK(took >= 550ms);
+  CHECK(took < 1500ms);
+  CHECK(requests_seen(s.api1) + requests_seen(s.api2) - before == 2);  // one try on each endpoint
+}
+
+TEST_CASE("pools: consecutive 5xx responses eject an endpoint, at most max_ejected_percent of the pool") {
+  Stack s({{"WORKERS", "1"},
+           {"EXTRA_ROUTES", "      - {name: e, path: /e/, upstream: errors, rewrite_prefix: /, retry: false}\n"},
+           {"EXTRA_UPSTREAMS", "  - {name: errors, endpoints: [\"{{API1}}\", \"{{API2}}\"], "
+                               "outlier: {consecutive_failures: 0, consecutive_5xx: 2, max_ejected_percent: 50}}\n"}});
+  for (int i = 0; i < 8; ++i) {
+    Response r = get(s.port(), "/e/echo?status=503");
+    REQUIRE_RESPONSE(r);
+    CHECK(r.status == 503);  // the upstream's own 503, passed through
+  }
+  int ejected = 0;
+  for (auto& [address, e] : endpoints_of(*s.proxy, "errors")) ejected += e.get("ejected")->boolean ? 1 : 0;
+  CHECK(ejected == 1);  // both failed, but half the pool may be out at once
+  // Successes do not eject anything more, and the ejected one gets no traffic meanwhile.
+  auto seen = served_by(s.port(), "/e/echo", 10);
+  CHECK(seen.size() == 1);
+  CHECK(seen.begin()->second == 10);
 }
 
 TEST_CASE("pools: a body is replayed only when it was buffered") {
