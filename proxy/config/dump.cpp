@@ -267,8 +267,39 @@ std::string dump(const ConfigSpec& spec) {
 
   out << YAML::Key << "listeners" << YAML::Value << YAML::BeginSeq;
   for (const ListenerSpec& l : spec.listeners) {
-    out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << l.name << YAML::Key << "address"
-        << YAML::Value << l.address.str() << YAML::EndMap;
+    if (!l.tls && !l.redirect_https_port) {
+      out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << l.name << YAML::Key << "address"
+          << YAML::Value << l.address.str() << YAML::EndMap;
+      continue;
+    }
+    out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << l.name << YAML::Key << "address" << YAML::Value
+        << l.address.str();
+    if (l.redirect_https_port) out << YAML::Key << "redirect_https" << YAML::Value << l.redirect_https_port;
+    if (l.tls) {
+      const TlsSpec& t = *l.tls;
+      out << YAML::Key << "tls" << YAML::Value << YAML::BeginMap;
+      out << YAML::Key << "certificates" << YAML::Value << YAML::BeginSeq;
+      for (const CertificateSpec& c : t.certificates)
+        out << YAML::Flow << YAML::BeginMap << YAML::Key << "cert" << YAML::Value << c.cert << YAML::Key << "key"
+            << YAML::Value << c.key << YAML::EndMap;
+      out << YAML::EndSeq;
+      out << YAML::Key << "min_version" << YAML::Value << YAML::DoubleQuoted << t.min_version;
+      out << YAML::Key << "ciphers" << YAML::Value << t.ciphers;
+      out << YAML::Key << "ciphersuites" << YAML::Value << t.ciphersuites;
+      out << YAML::Key << "groups" << YAML::Value << t.groups;
+      emit_string_list(out, "alpn", t.alpn);
+      out << YAML::Key << "session_tickets" << YAML::Value;
+      if (!t.session_tickets) {
+        out << false;
+      } else {
+        out << YAML::Flow << YAML::BeginMap;
+        if (t.ticket_key_file) out << YAML::Key << "key_file" << YAML::Value << *t.ticket_key_file;
+        out << YAML::Key << "rotation" << YAML::Value << format_duration(t.ticket_rotation) << YAML::EndMap;
+      }
+      out << YAML::Key << "session_cache" << YAML::Value << t.session_cache;
+      out << YAML::EndMap;
+    }
+    out << YAML::EndMap;
   }
   out << YAML::EndSeq;
 

@@ -44,7 +44,7 @@ std::optional<std::string> read_name(Reader& r, const MapView& m, std::vector<Si
 ListenerSpec parse_listener(Reader& r, const Value& v, Xref& x) {
   ListenerSpec spec;
   spec.mark = r.mark(v.mark);
-  MapView m(r, v, {"name", "address"});
+  MapView m(r, v, {"name", "address", "tls", "redirect_https"});
   if (!m.ok()) {
     x.listener_names.push_back(Site{});
     x.listener_addresses.push_back(Site{});
@@ -64,6 +64,16 @@ ListenerSpec parse_listener(Reader& r, const Value& v, Xref& x) {
     }
   }
   x.listener_addresses.push_back(std::move(address_site));
+  if (auto tls = m.get("tls")) spec.tls = parse_tls(r, *tls);
+  if (auto redirect = m.get("redirect_https")) {
+    if (spec.tls) {
+      r.error(redirect->mark, redirect->path, "redirect_https is for plain-HTTP listeners (this one has tls)");
+    } else if (redirect->node.IsScalar() && (redirect->node.Scalar() == "true" || redirect->node.Scalar() == "false")) {
+      spec.redirect_https_port = redirect->node.Scalar() == "true" ? 443 : 0;
+    } else if (auto port = read_uint(r, *redirect, 1, 65535)) {
+      spec.redirect_https_port = static_cast<std::uint16_t>(*port);
+    }
+  }
   return spec;
 }
 

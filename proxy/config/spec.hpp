@@ -30,10 +30,48 @@ struct Diagnostic {
   std::string str() const;
 };
 
+// One certificate chain and its private key (PEM files). Paths are stored absolute, resolved
+// against the directory of the file that names them.
+struct CertificateSpec {
+  Mark mark;
+  std::string cert;  // leaf first, then intermediates
+  std::string key;
+  bool operator==(const CertificateSpec& o) const { return cert == o.cert && key == o.key; }
+};
+
+// TLS termination on a listener.
+struct TlsSpec {
+  Mark mark;
+  // The first is the default (clients without SNI or with an unknown name); the others are chosen
+  // by SNI against the names in their subjectAltName (exact or wildcard). Two certificates for the
+  // same names with different key types (ECDSA and RSA) are both served, by client capability.
+  std::vector<CertificateSpec> certificates;
+  std::string min_version = "1.2";  // "1.2" or "1.3"
+  std::string ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                        "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+  std::string ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+  std::string groups = "X25519:P-256:P-384";
+  std::vector<std::string> alpn{"http/1.1"};
+  bool session_tickets = true;
+  std::optional<std::string> ticket_key_file;  // 80-byte keys, shared by replicas; unset = generated
+  Duration ticket_rotation = std::chrono::hours(12);
+  std::uint32_t session_cache = 20480;         // server-side session cache entries; 0 = off
+  bool operator==(const TlsSpec& o) const {
+    return certificates == o.certificates && min_version == o.min_version && ciphers == o.ciphers &&
+           ciphersuites == o.ciphersuites && groups == o.groups && alpn == o.alpn &&
+           session_tickets == o.session_tickets && ticket_key_file == o.ticket_key_file &&
+           ticket_rotation == o.ticket_rotation && session_cache == o.session_cache;
+  }
+};
+
 struct ListenerSpec {
   Mark mark;
   std::string name;
   core::HostPort address;  // port 0 = pick a free port (tests)
+  std::optional<TlsSpec> tls;
+  // Plain-HTTP listener that answers every request with a redirect to https:// on this port
+  // (301 for GET and HEAD, 308 otherwise). 0 = unset.
+  std::uint16_t redirect_https_port = 0;
 };
 
 // Header edits applied in the order remove, set, add. Names are stored lower-case.

@@ -89,6 +89,15 @@ void WorkerMetrics::upstream_idle(std::uint32_t upstream, int delta) {
   if (detail::UpstreamCell* c = shard_->upstreams.find(upstream)) c->idle.add(delta);
 }
 
+void WorkerMetrics::tls_handshake(std::uint32_t listener, bool tls13, bool resumed) {
+  if (detail::ListenerCell* c = shard_->listeners.find(listener)) c->tls_handshakes[tls13][resumed].add(1);
+}
+
+void WorkerMetrics::tls_handshake_failed(std::uint32_t listener, std::size_t reason) {
+  if (reason >= kTlsFailureReasonCount) reason = kTlsFailureReasonCount - 1;
+  if (detail::ListenerCell* c = shard_->listeners.find(listener)) c->tls_failures[reason].add(1);
+}
+
 void WorkerMetrics::connection_opened(std::uint32_t listener) {
   detail::ListenerCell* c = shard_->listeners.find(listener);
   if (c == nullptr) return;

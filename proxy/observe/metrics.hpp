@@ -26,6 +26,11 @@ MethodClass method_class(std::string_view method) noexcept;
 
 class WorkerMetrics;
 
+// Label values of rampart_tls_handshake_failures_total{reason}, in tls::HandshakeFailure order.
+inline constexpr const char* kTlsFailureReasons[] = {"timeout", "closed", "http_request", "protocol_version",
+                                                     "no_shared_cipher", "other"};
+constexpr std::size_t kTlsFailureReasonCount = sizeof(kTlsFailureReasons) / sizeof(kTlsFailureReasons[0]);
+
 class Metrics {
  public:
   // `workers` shards are created up front. `version` goes into rampart_build_info.
@@ -102,6 +107,10 @@ class WorkerMetrics {
   // Gauges owned by this worker (summed over workers at scrape time).
   void upstream_active(std::uint32_t upstream, int delta);  // requests in flight to the upstream
   void upstream_idle(std::uint32_t upstream, int delta);    // idle pooled connections
+  // TLS handshakes on a listener: completed (by version and whether the session was resumed), and
+  // failed by reason (an index into kTlsFailureReasons).
+  void tls_handshake(std::uint32_t listener, bool tls13, bool resumed);
+  void tls_handshake_failed(std::uint32_t listener, std::size_t reason);
   void connection_opened(std::uint32_t listener);           // accepted downstream connection
   void connection_closed(std::uint32_t listener);
   void access_log_dropped(std::uint64_t lines);

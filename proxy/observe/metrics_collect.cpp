@@ -251,21 +251,43 @@ void collect_listeners(const Shards& shards, const detail::IdTable<1>& listeners
   auto active = family("rampart_connections_active", "Open downstream connections, by listener.", MetricType::Gauge);
   auto total = family("rampart_connections_total", "Accepted downstream connections, by listener.",
                       MetricType::Counter);
+  auto handshakes = family("rampart_tls_handshakes_total",
+                           "Completed TLS handshakes, by listener, protocol version and session resumption.",
+                           MetricType::Counter);
+  auto failures = family("rampart_tls_handshake_failures_total", "Failed TLS handshakes, by listener and reason.",
+                         MetricType::Counter);
   for (std::uint32_t id = 0; id < listeners.names.size(); ++id) {
     std::int64_t open = 0;
     std::uint64_t accepted = 0;
+    std::array<std::array<std::uint64_t, 2>, 2> done{};
+    std::array<std::uint64_t, kTlsFailureReasonCount> failed{};
     for (const auto& s : shards) {
       if (const detail::ListenerCell* c = s->listeners.find(id)) {
         open += c->active.get();
         accepted += c->total.get();
+        for (std::size_t v = 0; v < 2; ++v)
+          for (std::size_t r = 0; r < 2; ++r) done[v][r] += c->tls_handshakes[v][r].get();
+        for (std::size_t r = 0; r < kTlsFailureReasonCount; ++r) failed[r] += c->tls_failures[r].get();
       }
     }
     const std::string& name = listeners.names[id][0];
     add_gauge(active, {{"listener", name}}, static_cast<double>(open));
     add_counter(total, {{"listener", name}}, static_cast<double>(accepted));
+    std::uint64_t any = 0;
+    for (const auto& v : done) any += v[0] + v[1];
+    for (std::uint64_t f : failed) any += f;
+    if (any == 0) continue;  // a plain-HTTP listener (or no handshake yet): no TLS series
+    for (std::size_t v = 0; v < 2; ++v)
+      for (std::size_t r = 0; r < 2; ++r)
+        add_counter(handshakes, {{"listener", name}, {"version", v ? "TLSv1.3" : "TLSv1.2"}, {"resumed", r ? "true" : "false"}},
+                    static_cast<double>(done[v][r]));
+    for (std::size_t r = 0; r < kTlsFailureReasonCount; ++r)
+      add_counter(failures, {{"listener", name}, {"reason", kTlsFailureReasons[r]}}, static_cast<double>(failed[r]));
   }
   out.push_back(std::move(active));
   out.push_back(std::move(total));
+  out.push_back(std::move(handshakes));
+  out.push_back(std::move(failures));
 }
 
 }  // namespace

@@ -101,6 +101,8 @@ struct EndpointCell {
 struct ListenerCell {
   Gauge active;
   Counter total;
+  std::array<std::array<Counter, 2>, 2> tls_handshakes;  // [tls13][resumed]
+  std::array<Counter, kTlsFailureReasonCount> tls_failures;
 };
 
 // Grow-only chunked storage for ids [0, Cap): blocks never move once allocated.

@@ -34,6 +34,7 @@ struct Control::Loop {
   asio::io_context ioc{1};
   asio::signal_set signals{ioc, SIGINT, SIGTERM, SIGHUP};  // + SIGUSR1, added in run()
   asio::steady_timer delay{ioc};
+  asio::steady_timer rotation{ioc};  // session-ticket key rotation
   bool stopping = false;
 };
 
@@ -96,7 +97,7 @@ std::shared_ptr<const snapshot::Snapshot> Control::compile(const config::ConfigS
     return discovery_->addresses({host, pool.discovery.resolver, pool.discovery.refresh});
   };
   std::vector<config::Diagnostic> diags;
-  auto snap = snapshot::build(spec, generation, diags, metrics_.get(), &states_, lookup);
+  auto snap = snapshot::build(spec, generation, diags, metrics_.get(), &states_, lookup, &tickets_);
   if (!snap) {
     log_.write(Level::error, "%s failed: %zu error(s) in %s", what, diags.size(), path_.c_str());
     log_.write_lines(Level::error, diagnostics_text(diags));
@@ -171,6 +172,7 @@ int Control::run() {
   metrics_->config_loaded(generation_);
   ready_ = true;
   if (spec->watch) watch_files();
+  schedule_ticket_rotation();
   log_.write(Level::info, "ready workers=%u generation=%llu", n, (unsigned long long)generation_);
 
   auto& loop = *loop_;
@@ -380,6 +382,20 @@ std::string Control::upstreams_json() const {
   return out;
 }
 
+// Generated session-ticket keys get a new current key every rotation period (the shortest any TLS
+// listener asks for); the previous key still decrypts, so tickets stay valid for one more period.
+void Control::schedule_ticket_rotation() {
+  core::Duration every = std::chrono::hours(12);
+  for (const auto& l : current_->spec.listeners)
+    if (l.tls && l.tls->session_tickets) every = std::min(every, l.tls->ticket_rotation);
+  loop_->rotation.expires_after(every);
+  loop_->rotation.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    tickets_.rotate_generated();
+    schedule_ticket_rotation();
+  });
+}
+
 // Discovery saw an address set change: the same config, compiled again with the new addresses,
 // replaces the snapshot (a new generation; pools and health of endpoints that stay are kept).
 void Control::rediscover() {
@@ -388,7 +404,7 @@ void Control::rediscover() {
   snapshot::NameLookup lookup = [this](const config::UpstreamSpec& pool, const std::string& host) {
     return discovery_->addresses({host, pool.discovery.resolver, pool.discovery.refresh});
   };
-  auto next = snapshot::build(current_->spec, generation_ + 1, diags, metrics_.get(), &states_, lookup);
+  auto next = snapshot::build(current_->spec, generation_ + 1, diags, metrics_.get(), &states_, lookup, &tickets_);
   if (!next) {
     log_.write(Level::error, "discovery: rebuilding the configuration failed; generation %llu stays",
                static_cast<unsigned long long>(generation_));
@@ -415,7 +431,18 @@ void Control::watch_files() {
       reload(message);
     });
   std::string error;
-  if (!watcher_->watch(current_->spec.files, error))
+  // The config files, and the certificate, key and ticket-key files they name: a renewed
+  // certificate is picked up like an edited config (the old one stays if the new one is bad).
+  std::vector<std::string> files = current_->spec.files;
+  for (const auto& l : current_->spec.listeners) {
+    if (!l.tls) continue;
+    for (const auto& c : l.tls->certificates) {
+      files.push_back(c.cert);
+      files.push_back(c.key);
+    }
+    if (l.tls->ticket_key_file) files.push_back(*l.tls->ticket_key_file);
+  }
+  if (!watcher_->watch(files, error))
     log_.write(Level::warn, "not watching the configuration files: %s", error.c_str());
 }
 
@@ -498,6 +525,7 @@ bool Control::reload(std::string& message) {
   discovery_->watch(names_of(next->spec));
   update_health_checks();
   states_.collect();
+  tickets_.collect();
   metrics_->reload_result(true, generation_);
   if (next->spec.watch)
     watch_files();

@@ -67,7 +67,9 @@ class Control {
   mutable std::mutex current_mu_;  // current_ is read by the admin thread
   std::shared_ptr<const snapshot::Snapshot> current_;
   std::unique_ptr<observe::Metrics> metrics_;
-  upstream::StateRegistry states_;  // endpoint health and pool counters by stable key (control thread)
+  upstream::StateRegistry states_;
+  tls::TicketRegistry tickets_;     // session-ticket keys per TLS listener, kept across reloads
+  void schedule_ticket_rotation();  // endpoint health and pool counters by stable key (control thread)
   std::unique_ptr<upstream::HealthChecker> checker_;
   std::unique_ptr<upstream::Discovery> discovery_;  // endpoints given by DNS name (control thread)
   // Rebuilds the current config's snapshot with the addresses discovery has now.

@@ -19,6 +19,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -140,9 +141,10 @@ struct Session::Exchange {
 };
 
 Session::Session(Worker& worker, tcp::socket socket, std::string listener, std::uint32_t listener_metrics,
-                 std::string scheme)
+                 std::string scheme, SSL* ssl)
     : worker_(worker),
       client_(std::move(socket)),
+      tls_(ssl ? std::make_unique<asio::ssl::stream<tcp::socket&>>(client_, ssl) : nullptr),
       listener_(std::move(listener)),
       listener_metrics_(listener_metrics),
       scheme_(std::move(scheme)),
@@ -163,12 +165,20 @@ Session::Session(Worker& worker, tcp::socket socket, std::string listener, std::
 }
 
 Session::~Session() {
+  if (tls_) {
+    // The connection ends without a close_notify exchange; without this, OpenSSL would treat the
+    // session as broken and drop it from the session cache, so the client could not resume it.
+    SSL* ssl = tls_->native_handle();
+    SSL_set_quiet_shutdown(ssl, 1);
+    SSL_shutdown(ssl);
+  }
   if (sc_) worker_.scratch().give(std::move(sc_));
   worker_.metrics().connection_closed(listener_metrics_);
   worker_.delist(registration_);
 }
 
 awaitable<void> Session::run_owned(std::unique_ptr<Session> self) {
+  if (self->tls_ && self->served_ == 0 && !co_await self->handshake()) co_return;
   if (!co_await self->run()) co_return;
   // Parked: the coroutine frames go away; a readiness wait owns the session until the client
   // sends its next request (then a fresh coroutine takes over), closes, or the ticker cancels the
@@ -187,10 +197,44 @@ void Session::set_phase(Phase p, core::Duration timeout) {
   has_expired_ = false;
 }
 
+static_assert(tls::kHandshakeFailures == observe::kTlsFailureReasonCount, "one metric label per failure reason");
+
+// ---------------------------------------------------------------------------------------------
+// Client I/O: through the TLS layer on TLS listeners, straight to the socket otherwise.
+awaitable<std::tuple<boost::system::error_code, std::size_t>> Session::client_read_some(asio::mutable_buffer b) {
+  if (tls_) co_return co_await tls_->async_read_some(b, nothrow);
+  co_return co_await client_.async_read_some(b, nothrow);
+}
+
+template <class Buffers>
+awaitable<std::tuple<boost::system::error_code, std::size_t>> Session::client_write(const Buffers& b) {
+  if (tls_) co_return co_await asio::async_write(*tls_, b, nothrow);
+  co_return co_await asio::async_write(client_, b, nothrow);
+}
+
+// The TLS handshake, under the client header deadline (a client that connects and stalls gets no
+// more time than one that sends a slow request head). Counts the outcome by listener.
+awaitable<bool> Session::handshake() {
+  set_phase(Phase::client_header, worker_.generation()->snap->defaults.client_header_timeout);
+  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, nothrow);
+  auto& metrics = worker_.metrics();
+  if (ec) {
+    const unsigned long ssl_error = ec.category() == asio::error::get_ssl_category() ? ec.value() : 0;
+    const bool closed = ec == asio::error::eof || ec == asio::error::connection_reset ||
+                        ec == asio::ssl::error::stream_truncated;
+    metrics.tls_handshake_failed(listener_metrics_,
+                                 static_cast<std::size_t>(tls::classify_failure(ssl_error, closed, timed_out())));
+    co_return false;
+  }
+  SSL* ssl = tls_->native_handle();
+  metrics.tls_handshake(listener_metrics_, SSL_version(ssl) == TLS1_3_VERSION, SSL_session_reused(ssl) == 1);
+  co_return true;
+}
+
 void Session::on_tick(Clock::time_point now) {
   if (worker_.draining()) {
     on_drain(now);
-  } else if (phase_ == Phase::idle && !parked_ && in_.capacity() != 0 && now - idle_since_ >= kParkAfter) {
+  } else if (phase_ == Phase::idle && !parked_ && !tls_ && in_.capacity() != 0 && now - idle_since_ >= kParkAfter) {
     parked_ = true;
     boost::system::error_code ec;
     client_.cancel(ec);
@@ -264,7 +308,7 @@ awaitable<std::size_t> Session::read_client(std::size_t max) {
     in_.compact();
     if (in_.write_space() == 0) in_.reserve(in_.capacity() ? in_.capacity() * 2 : kInitialBuffer);
   }
-  auto [ec, n] = co_await client_.async_read_some(asio::buffer(in_.write_ptr(), std::min(max, in_.write_space())), nothrow);
+  auto [ec, n] = co_await client_read_some(asio::buffer(in_.write_ptr(), std::min(max, in_.write_space())));
   if (ec) co_return 0;
   in_.commit(n);
   co_return n;
@@ -284,7 +328,7 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& parked)
     // is cancelled, the buffer and the exchange scratch go back to the worker, and run_owned
     // leaves a bare readiness wait.
     if (sc_) worker_.scratch().give(std::move(sc_));
-    if (served_ == 1 && !parked_ && !worker_.draining()) {
+    if (served_ == 1 && !parked_ && !worker_.draining() && !tls_) {
       // After a connection's first exchange nothing says whether it will be busy or sit idle
       // (browsers keep spare connections open): park it at once; it stays hot (no parking for
       // a tick) only once it has shown it sends requests back to back.
@@ -300,7 +344,7 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& parked)
       idle_since_ = Clock::now();
     }
     if (in_.capacity() == 0) in_.reserve(kHeadBuffer);
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(in_.write_ptr(), in_.write_space()), nothrow);
+    auto [ec, n] = co_await client_read_some(asio::buffer(in_.write_ptr(), in_.write_space()));
     if (ec == asio::error::operation_aborted && parked_ && !timed_out()) {
       // Cancelled by the ticker to park (not a timeout, not the client closing).
       in_.release_if_empty();
@@ -310,8 +354,9 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& parked)
     parked_ = false;
     if (ec) co_return false;  // closed by the client, keep-alive timeout or drain
     in_.commit(n);
-  } else if (!pipelined) {
+  } else if (!pipelined && !tls_) {
     // A new connection: the header deadline runs from accept; no buffer until bytes arrive.
+    // (TLS: the handshake already ran under this deadline, and may have buffered the request.)
     set_phase(Phase::client_header, snap.defaults.client_header_timeout);
     auto [ec] = co_await client_.async_wait(tcp::socket::wait_read, nothrow);
     if (ec) co_return false;
@@ -437,6 +482,26 @@ awaitable<bool> Session::handle(Exchange& ex) {
   }
   if (sc_->request_id.empty()) worker_.new_request_id(sc_->request_id);
 
+  // A plain-HTTP listener that only sends clients to HTTPS: 301 for GET and HEAD (cacheable, what
+  // browsers expect), 308 for the rest (the method and body are kept).
+  if (auto it = snap.redirect_https.find(listener_); it != snap.redirect_https.end()) {
+    ex.log = snap.spec.access_log.enabled && worker_.sample(snap.spec.access_log.sample);
+    if (ex.log) keep_for_log(ex);
+    ex.flags.set(observe::Flag::LR);
+    std::string_view host = sc_->req.host;
+    const auto colon = host.starts_with('[') ? host.find("]:") : host.rfind(':');
+    if (colon != std::string_view::npos) host = host.substr(0, host.starts_with('[') ? colon + 1 : colon);
+    std::string extra = "Location: https://";
+    extra.append(host);
+    if (it->second != 443) extra.append(":").append(std::to_string(it->second));
+    extra.append(sc_->req.path);
+    if (!sc_->req.query.empty()) extra.append("?").append(sc_->req.query);
+    extra.append("\r\n");
+    const bool get = sc_->req.method == http::Method::get || sc_->req.method == http::Method::head;
+    if (!co_await discard_request_body(ex)) co_return false;
+    co_return co_await send_local(ex, get ? 301 : 308, {}, {}, extra, ex.keep_alive);
+  }
+
   const route::Table* table = snap.table_for(listener_);
   route::Match m = table ? table->match(sc_->req.host, sc_->req.path, sc_->req.method_text, sc_->req.headers) : route::Match{};
   ex.route = m.route;
@@ -492,7 +557,7 @@ awaitable<bool> Session::send_local(Exchange& ex, int status, std::string_view c
   sc_->out.clear();
   http::write_local_response(status, content_type, body, extra_headers, sc_->request_id, keep_alive, ex.head, sc_->out);
   set_phase(Phase::client_write, ex.snap().defaults.send_timeout);
-  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(sc_->out), nothrow);
+  auto [ec, n] = co_await client_write(asio::buffer(sc_->out));
   ex.response_started = true;
   ex.bytes_sent += n;
   if (ec) {
@@ -508,7 +573,7 @@ awaitable<bool> Session::send_local(Exchange& ex, int status, std::string_view c
     set_phase(Phase::client_body, std::chrono::seconds(1));
     std::array<char, 4096> sink;
     for (std::size_t total = 0; total < 256 * 1024;) {
-      auto [rec, got] = co_await client_.async_read_some(asio::buffer(sink), nothrow);
+      auto [rec, got] = co_await client_read_some(asio::buffer(sink));
       if (rec) break;
       total += got;
     }
@@ -563,7 +628,7 @@ awaitable<int> Session::begin_request_body(Exchange& ex, bool expect_continue) {
   ex.body_progress = 0;
   if (in_.empty() && expect_continue) {
     set_phase(Phase::client_write, ex.snap().defaults.send_timeout);
-    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), nothrow);
+    auto [ec, n] = co_await client_write(asio::buffer(kContinue));
     ex.bytes_sent += n;
     if (ec) co_return -1;
   }
@@ -676,7 +741,7 @@ awaitable<bool> Session::stream_response_body(Exchange& ex, upstream::Connection
 
   auto write_client = [&](std::span<const asio::const_buffer> bufs) -> awaitable<bool> {
     set_phase(Phase::client_write, send_timeout);
-    auto [ec, n] = co_await asio::async_write(client_, bufs, nothrow);
+    auto [ec, n] = co_await client_write(bufs);
     ex.response_started = true;
     ex.bytes_sent += n;
     if (ec) ex.flags.set(observe::Flag::DC);
@@ -788,22 +853,39 @@ awaitable<bool> Session::stream_response_body(Exchange& ex, upstream::Connection
 awaitable<void> Session::tunnel(upstream::Connection& up) {
   using namespace asio::experimental::awaitable_operators;
   phase_ = Phase::tunnel;
-  auto pump = [](tcp::socket& from, tcp::socket& to, core::FlatBuffer& buf) -> awaitable<void> {
+  // Client to upstream and back; each direction ends by shutting down the other side's sending.
+  auto to_upstream = [this, &up]() -> awaitable<void> {
+    if (in_.capacity() < kInitialBuffer) in_.reserve(kInitialBuffer);
+    for (;;) {
+      if (!in_.empty()) {
+        auto [wec, wn] = co_await asio::async_write(up.socket, asio::buffer(in_.data().data(), in_.size()), nothrow);
+        if (wec) break;
+        in_.consume(wn);
+      }
+      auto [ec, n] = co_await client_read_some(asio::buffer(in_.write_ptr(), in_.write_space()));
+      if (ec) break;
+      in_.commit(n);
+    }
+    boost::system::error_code ignored;
+    up.socket.shutdown(tcp::socket::shutdown_send, ignored);
+  };
+  auto to_client = [this, &up]() -> awaitable<void> {
+    auto& buf = up.input;
     if (buf.capacity() < kInitialBuffer) buf.reserve(kInitialBuffer);
     for (;;) {
       if (!buf.empty()) {
-        auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf.data().data(), buf.size()), nothrow);
+        auto [wec, wn] = co_await client_write(asio::buffer(buf.data().data(), buf.size()));
         if (wec) break;
         buf.consume(wn);
       }
-      auto [ec, n] = co_await from.async_read_some(asio::buffer(buf.write_ptr(), buf.write_space()), nothrow);
+      auto [ec, n] = co_await up.socket.async_read_some(asio::buffer(buf.write_ptr(), buf.write_space()), nothrow);
       if (ec) break;
       buf.commit(n);
     }
     boost::system::error_code ignored;
-    to.shutdown(tcp::socket::shutdown_send, ignored);
+    client_.shutdown(tcp::socket::shutdown_send, ignored);
   };
-  co_await (pump(client_, up.socket, in_) && pump(up.socket, client_, up.input));
+  co_await (to_upstream() && to_client());
 }
 
 namespace {
@@ -1146,7 +1228,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
             sc_->out.clear();
             http::write_downstream_response(sc_->resp, route.response_headers, {sc_->request_id, true, ex.head, false}, sc_->out);
             set_phase(Phase::client_write, route.send_timeout);
-            auto [cec, cn] = co_await asio::async_write(client_, asio::buffer(sc_->out), nothrow);
+            auto [cec, cn] = co_await client_write(asio::buffer(sc_->out));
             ex.bytes_sent += cn;
             if (cec) {
               upstream_ = nullptr;
@@ -1266,7 +1348,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
     http::write_downstream_response(sc_->resp, route.response_headers, {sc_->request_id, true, false, true}, sc_->out);
     up->input.consume(sc_->resp.head_size);
     set_phase(Phase::client_write, route.send_timeout);
-    auto [cec, cn] = co_await asio::async_write(client_, asio::buffer(sc_->out), nothrow);
+    auto [cec, cn] = co_await client_write(asio::buffer(sc_->out));
     ex.bytes_sent += cn;
     ex.status = 101;
     ex.upstream_end = Clock::now();

@@ -10,11 +10,13 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 
 #include <cstdint>
 #include <list>
 #include <memory>
 #include <string>
+#include <tuple>
 
 namespace rampart::server {
 
@@ -35,8 +37,10 @@ class Session {
     tunnel,           // upgraded connection: no deadline (idle tunnels live until either side closes)
   };
 
+  // `ssl` (owned by the session from here; null for plain HTTP): a TLS listener's SSL for this
+  // connection; the session runs the handshake first.
   Session(Worker& worker, boost::asio::ip::tcp::socket socket, std::string listener, std::uint32_t listener_metrics,
-          std::string scheme);
+          std::string scheme, SSL* ssl = nullptr);
   ~Session();
 
   // The coroutine that owns the session for its whole life.
@@ -77,6 +81,11 @@ class Session {
                                                     const http::ResponseHead& resp, bool chunk_to_client);
   boost::asio::awaitable<void> tunnel(upstream::Connection& up);
   boost::asio::awaitable<std::size_t> read_client(std::size_t max);
+  boost::asio::awaitable<bool> handshake();
+  boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> client_read_some(
+      boost::asio::mutable_buffer b);
+  template <class Buffers>
+  boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> client_write(const Buffers& b);
 
   void set_phase(Phase p, core::Duration timeout);
   // Copies the request fields the access log prints (the head bytes do not outlive the exchange).
@@ -87,6 +96,7 @@ class Session {
 
   Worker& worker_;
   boost::asio::ip::tcp::socket client_;
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;  // TLS listeners only
   std::string listener_;
   std::uint32_t listener_metrics_ = 0;
   std::string scheme_;

@@ -159,7 +159,11 @@ void Worker::start_session(const Listener& l, int fd) {
 void Worker::start_session(const Listener& l, tcp::socket socket) {
   const auto& ids = gen_->snap->listener_metrics;
   auto id = ids.find(l.name);
-  auto session = std::make_unique<Session>(*this, std::move(socket), l.name, id == ids.end() ? 0 : id->second, "http");
+  const tls::ServerContext* tls = gen_->snap->tls_for(l.name);
+  SSL* ssl = tls ? tls->new_ssl() : nullptr;
+  if (tls && !ssl) return;  // out of memory: the connection closes
+  auto session = std::make_unique<Session>(*this, std::move(socket), l.name, id == ids.end() ? 0 : id->second,
+                                           tls ? "https" : "http", ssl);
   asio::co_spawn(ioc_, Session::run_owned(std::move(session)), asio::detached);
 }
 

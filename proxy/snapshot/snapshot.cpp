@@ -54,7 +54,8 @@ bool Snapshot::is_trusted(const core::IpAddress& peer) const {
 
 std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint64_t generation,
                                       std::vector<config::Diagnostic>& diagnostics, observe::Metrics* metrics,
-                                      upstream::StateRegistry* states, const NameLookup& lookup) {
+                                      upstream::StateRegistry* states, const NameLookup& lookup,
+                                      tls::TicketRegistry* tickets) {
   auto snap = std::make_shared<Snapshot>();
   snap->generation = generation;
   snap->spec = spec;
@@ -66,8 +67,22 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
   if (metrics)
     for (const auto& l : spec.listeners) snap->listener_metrics[l.name] = metrics->listener_id(l.name);
 
-  std::unordered_map<std::string, std::size_t> index;
   bool ok = true;
+  tls::TicketRegistry scratch_tickets;  // fresh keys when the caller keeps none
+  if (!tickets) tickets = &scratch_tickets;
+  for (std::size_t i = 0; i < spec.listeners.size(); ++i) {
+    const auto& l = spec.listeners[i];
+    if (l.redirect_https_port) snap->redirect_https[l.name] = l.redirect_https_port;
+    if (!l.tls) continue;
+    auto ctx = tls::ServerContext::build(*l.tls, i, tickets->for_listener(l.name), diagnostics);
+    if (!ctx) {
+      ok = false;
+      continue;
+    }
+    snap->tls[l.name] = std::move(ctx);
+  }
+
+  std::unordered_map<std::string, std::size_t> index;
   upstream::StateRegistry scratch_states;  // fresh states when the caller keeps none
   if (!states) states = &scratch_states;
   for (std::size_t u = 0; u < spec.upstreams.size(); ++u) {

@@ -7,6 +7,7 @@
 #include "observe/access_log.hpp"
 #include "observe/metrics.hpp"
 #include "route/table.hpp"
+#include "tls/context.hpp"
 #include "upstream/balancer.hpp"
 #include "upstream/state.hpp"
 
@@ -64,6 +65,13 @@ struct Snapshot {
   config::DefaultsSpec defaults;                    // timeouts and limits not per route
   observe::FieldSet access_log_fields;              // what an access-log line holds
   std::unordered_map<std::string, std::uint32_t> listener_metrics;  // listener name -> metrics id
+  std::unordered_map<std::string, std::shared_ptr<const tls::ServerContext>> tls;  // TLS listeners only
+  std::unordered_map<std::string, std::uint16_t> redirect_https;                  // listener -> https port
+
+  const tls::ServerContext* tls_for(const std::string& listener) const {
+    auto it = tls.find(listener);
+    return it == tls.end() ? nullptr : it->second.get();
+  }
 
   const route::Table* table_for(const std::string& listener) const {
     auto it = tables.find(listener);
@@ -78,10 +86,12 @@ struct Snapshot {
 // counters across reloads. `lookup` gives the addresses of endpoints named by DNS; when empty,
 // names are resolved with the blocking system resolver, and an unresolvable name is an error.
 // With `lookup`, a name without addresses leaves its pool without that endpoint (discovery keeps
-// trying). Returns nullptr and appends diagnostics on failure.
+// trying). `tickets` (may be null: fresh keys) keeps each TLS listener's session-ticket keys across
+// reloads. TLS certificates are read and checked here. Returns nullptr and appends diagnostics on
+// failure.
 std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint64_t generation,
                                       std::vector<config::Diagnostic>& diagnostics,
                                       observe::Metrics* metrics = nullptr, upstream::StateRegistry* states = nullptr,
-                                      const NameLookup& lookup = {});
+                                      const NameLookup& lookup = {}, tls::TicketRegistry* tickets = nullptr);
 
 }  // namespace rampart::snapshot

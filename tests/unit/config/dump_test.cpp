@@ -38,6 +38,8 @@ void check_same(const ConfigSpec& a, const ConfigSpec& b) {
   for (std::size_t i = 0; i < a.listeners.size(); ++i) {
     CHECK(a.listeners[i].name == b.listeners[i].name);
     CHECK(a.listeners[i].address == b.listeners[i].address);
+    CHECK(a.listeners[i].tls == b.listeners[i].tls);
+    CHECK(a.listeners[i].redirect_https_port == b.listeners[i].redirect_https_port);
   }
   const DefaultsSpec& da = a.defaults;
   const DefaultsSpec& db = b.defaults;
@@ -148,8 +150,17 @@ access_log:
   buffer_size: 4k
 log: {format: json, level: debug}
 listeners:
-  - {name: "yes", address: "[::1]:0"}
-  - {name: "123", address: "0.0.0.0:443"}
+  - {name: "yes", address: "[::1]:0", redirect_https: 8443}
+  - name: "123"
+    address: "0.0.0.0:443"
+    tls:
+      certificates: [{cert: "certs/a #1.pem", key: certs/a.key}, {cert: /etc/b.pem, key: /etc/b.key}]
+      min_version: "1.3"
+      ciphers: "ECDHE-ECDSA-AES256-GCM-SHA384"
+      groups: "X25519"
+      alpn: http/1.1
+      session_tickets: {key_file: "keys/t: 1", rotation: 90m}
+      session_cache: 0
 defaults:
   max_body_size: 0
   max_request_line: 1000
@@ -291,6 +302,11 @@ TEST_CASE("loading the dump gives an equal spec", "[config][dump]") {
   const ConfigSpec first = must_load(tricky, "tricky.yaml");
   // Sanity: the tricky values really are what the test means them to be.
   CHECK(first.listeners[0].name == "yes");
+  CHECK(first.listeners[0].redirect_https_port == 8443);
+  REQUIRE(first.listeners[1].tls.has_value());
+  CHECK(first.listeners[1].tls->certificates[0].cert.ends_with("/certs/a #1.pem"));
+  CHECK(first.listeners[1].tls->certificates[1].key == "/etc/b.key");
+  CHECK(first.listeners[1].tls->ticket_rotation == std::chrono::minutes(90));
   CHECK(first.servers[0].name == "null");
   CHECK(first.servers[0].routes[0].name == "~");
   CHECK(first.servers[0].routes[0].respond->body == "line one\nline \"two\": #3\n\ttabbed\n");

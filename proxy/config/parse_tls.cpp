@@ -1,0 +1,106 @@
+// Parsing of a listener's `tls:` block. Only the shape is checked here (config/ knows no
+// OpenSSL); the files themselves (readable, a matching key, not expired) are checked when the
+// snapshot is built, which `rampart check` and every reload do too.
+#include "config/parse.hpp"
+
+#include <filesystem>
+
+namespace rampart::config::detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::optional<std::string> read_path_of(Reader& r, const Value& v) {
+  auto s = read_nonempty_string(r, v);
+  if (!s) return std::nullopt;
+  if (s->find('\0') != std::string::npos) {
+    r.error(v.mark, v.path, "expected a file path");
+    return std::nullopt;
+  }
+  fs::path p(*s);
+  if (p.is_relative()) p = fs::path(r.file()).parent_path() / p;
+  std::error_code ec;
+  fs::path absolute = fs::absolute(p, ec);
+  return (ec ? p : absolute).lexically_normal().string();
+}
+
+// OpenSSL cipher and group lists: printable, no spaces.
+std::optional<std::string> read_list_string(Reader& r, const Value& v) {
+  auto s = read_nonempty_string(r, v);
+  if (!s) return std::nullopt;
+  for (unsigned char c : *s) {
+    if (c <= 0x20 || c >= 0x7f) {
+      r.error(v.mark, v.path, "expected a colon-separated list without spaces");
+      return std::nullopt;
+    }
+  }
+  return s;
+}
+
+}  // namespace
+
+TlsSpec parse_tls(Reader& r, const Value& v) {
+  TlsSpec t;
+  t.mark = r.mark(v.mark);
+  MapView m(r, v,
+            {"certificates", "min_version", "ciphers", "ciphersuites", "groups", "alpn", "session_tickets",
+             "session_cache"});
+  if (!m.ok()) return t;
+  if (auto certs = m.require("certificates")) {
+    if (auto items = read_list(r, *certs)) {
+      if (items->empty()) r.error(certs->mark, certs->path, "tls needs at least one certificate");
+      for (const Value& item : *items) {
+        MapView c(r, item, {"cert", "key"});
+        if (!c.ok()) continue;
+        CertificateSpec cs;
+        cs.mark = r.mark(item.mark);
+        auto cert = c.require("cert");
+        auto key = c.require("key");
+        auto cert_path = cert ? read_path_of(r, *cert) : std::nullopt;
+        auto key_path = key ? read_path_of(r, *key) : std::nullopt;
+        if (!cert_path || !key_path) continue;
+        cs.cert = *cert_path;
+        cs.key = *key_path;
+        t.certificates.push_back(std::move(cs));
+      }
+    }
+  }
+  if (auto x = m.get("min_version")) {
+    if (auto s = read_choice(r, *x, {"1.2", "1.3"})) t.min_version = *s;
+  }
+  if (auto x = m.get("ciphers")) {
+    if (auto s = read_list_string(r, *x)) t.ciphers = *s;
+  }
+  if (auto x = m.get("ciphersuites")) {
+    if (auto s = read_list_string(r, *x)) t.ciphersuites = *s;
+  }
+  if (auto x = m.get("groups")) {
+    if (auto s = read_list_string(r, *x)) t.groups = *s;
+  }
+  if (auto x = m.get("alpn")) {
+    if (auto items = read_string_or_list(r, *x)) {
+      t.alpn.clear();
+      for (const Value& item : *items) {
+        auto s = read_choice(r, item, {"http/1.1"});
+        if (s) t.alpn.push_back(*s);
+      }
+    }
+  }
+  if (auto x = m.get("session_tickets")) {
+    bool is_map = false;
+    if (auto on = read_switch(r, *x, is_map)) {
+      t.session_tickets = *on;
+    } else if (is_map) {
+      MapView k(r, *x, {"key_file", "rotation"});
+      if (k.ok()) {
+        if (auto f = k.get("key_file")) t.ticket_key_file = read_path_of(r, *f);
+        assign(k, "rotation", t.ticket_rotation, [&](const Value& d) { return read_duration(r, d); });
+        if (t.ticket_rotation < std::chrono::minutes(1)) r.error(x->mark, x->path, "rotation must be at least 1m");
+      }
+    }
+  }
+  assign(m, "session_cache", t.session_cache, [&](const Value& x) { return read_uint(r, x, 0, 10000000); });
+  return t;
+}
+
+}  // namespace rampart::config::detail
