@@ -13,7 +13,7 @@ from .procs import Error, run_bounded
 
 EXTRA_PATH = ["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/local/bin"]
 
-RAMPART_NA = "not implemented yet (issue #6 TLS/HTTP2, #7 compression)"
+RAMPART_NA = "not implemented yet (issue #6 HTTP/2, #7 compression)"
 
 
 def find_system_binary(name):
@@ -77,8 +77,7 @@ class Rampart(Peer):
     template = "rampart.yaml.template"
     config_name = "rampart.yaml"
     required = True
-    has_tls = False
-    unsupported = {"tls": RAMPART_NA, "h2": RAMPART_NA, "gzip": RAMPART_NA}
+    unsupported = {"h2": RAMPART_NA, "gzip": RAMPART_NA}
 
     @classmethod
     def locate(cls, build_dir):

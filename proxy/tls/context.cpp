@@ -203,7 +203,7 @@ bool TicketKeys::from_file() const {
 int TicketKeys::on_ticket(unsigned char key_name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
                           int enc) {
   Key key;
-  int result = 1;
+  int result = 1;  // encryption
   {
     std::lock_guard lock(mu_);
     if (keys_.empty()) return -1;
@@ -214,7 +214,10 @@ int TicketKeys::on_ticket(unsigned char key_name[16], unsigned char* iv, EVP_CIP
                              [&](const Key& k) { return std::memcmp(k.name.data(), key_name, 16) == 0; });
       if (it == keys_.end()) return 0;  // unknown key: a full handshake, and a fresh ticket
       key = *it;
-      result = it == keys_.begin() ? 1 : 2;  // 2: decrypts, but issue a ticket under the current key
+      // 2: decrypts, and the client gets a fresh ticket (under the current key). Always: a TLS 1.3
+      // client uses a ticket once, so a resumption without a new ticket makes its next
+      // connection a full handshake.
+      result = 2;
     }
   }
   char digest[] = "SHA256";
