@@ -1,6 +1,7 @@
 """Idle keep-alive connections held open by this script (rampart-bench cannot hold them)."""
 
 import socket
+import ssl
 import time
 
 from .procs import Error
@@ -35,26 +36,34 @@ def _one_response(sock):
     return status, body
 
 
-def open_idle(port, count, deadline_s=120.0):
-    """Opens `count` connections to 127.0.0.1:port, one GET each, and returns them idle.
+def open_idle(port, count, deadline_s=120.0, tls=False):
+    """Opens `count` connections to 127.0.0.1:port (TLS ones when `tls`: the bench's own
+    self-signed certificate, so no verification), one GET each, and returns them idle.
 
     On any failure closes what it opened and raises Error."""
     socks = []
     end = time.monotonic() + deadline_s
+    context = None
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     try:
         for i in range(count):
             if time.monotonic() > end:
                 raise Error("opened only %d of %d connections in %.0f s" % (i, count, deadline_s))
             s = socket.create_connection(("127.0.0.1", port), timeout=10)
-            socks.append(s)
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if context is not None:
+                s = context.wrap_socket(s, server_hostname="localhost")
+            socks.append(s)
             s.sendall(REQUEST)
             status, body = _one_response(s)
             if status != 200 or UPSTREAM_MARK not in body:
                 raise Error("idle connection %d: status %d, body %r" % (i, status, body[:60]))
         # Every connection must still be open: a peer that closed some would look cheaper.
         return socks
-    except (OSError, ValueError, IndexError) as e:
+    except (OSError, ValueError, IndexError, ssl.SSLError) as e:
         close_all(socks)
         raise Error("idle connection %d of %d failed: %s" % (len(socks), count, e)) from e
     except BaseException:
@@ -66,16 +75,18 @@ def count_closed(socks):
     """How many of the sockets the peer has closed meanwhile (readable EOF, non-blocking peek)."""
     closed = 0
     for s in socks:
-        s.setblocking(False)
+        # Peek at the TCP stream itself (a TLS socket does not peek): EOF or an error is a close.
+        raw = socket.fromfd(s.fileno(), socket.AF_INET, socket.SOCK_STREAM)
+        raw.setblocking(False)
         try:
-            if s.recv(1, socket.MSG_PEEK) == b"":
+            if raw.recv(1, socket.MSG_PEEK) == b"":
                 closed += 1
         except BlockingIOError:
             pass
         except OSError:
             closed += 1
         finally:
-            s.setblocking(True)
+            raw.close()
     return closed
 
 

@@ -215,7 +215,10 @@ class Runner:
                     self.prepare(inst, scenario, r)
                     time.sleep(0.5)
                     before = tree_rss_kb(inst.pid)
-                    socks = idle.open_idle(inst.http_port, IDLE_CONNECTIONS)
+                    if scenario.scheme == "https":
+                        socks = idle.open_idle(inst.tls_port, IDLE_CONNECTIONS, tls=True)
+                    else:
+                        socks = idle.open_idle(inst.http_port, IDLE_CONNECTIONS)
                     time.sleep(1.0)
                     after = tree_rss_kb(inst.pid)
                     closed = idle.count_closed(socks)

@@ -77,6 +77,12 @@ def all_scenarios():
                  % IDLE_CONNECTIONS,
                  "http", "/", [], kind="idle", value_key="kb_per_conn", unit="KiB/conn",
                  connections=IDLE_CONNECTIONS),
+        Scenario("idle_memory_tls", "Memory per idle TLS keep-alive connection",
+                 "The idle_memory scenario over TLS: %d TLS keep-alive connections (TLS 1.3, one "
+                 "request each), then left idle; RSS after minus before, per connection."
+                 % IDLE_CONNECTIONS,
+                 "https", "/", [], kind="idle", value_key="kb_per_conn", unit="KiB/conn",
+                 needs=["tls"], connections=IDLE_CONNECTIONS),
         Scenario("openloop", "Open loop at a fixed rate",
                  "The keepalive workload at a constant request rate (70% of nginx's keepalive "
                  "median in this run; 10,000 req/s in quick mode), latency measured from each "
