@@ -8,6 +8,7 @@
 #include <cstring>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 namespace rampart::core {
 
@@ -62,6 +63,13 @@ class FlatBuffer {
     }
   }
   void clear() noexcept { begin_ = end_ = 0; }
+  void swap(FlatBuffer& o) noexcept {
+    std::swap(pool_, o.pool_);
+    std::swap(mem_, o.mem_);
+    std::swap(cap_, o.cap_);
+    std::swap(begin_, o.begin_);
+    std::swap(end_, o.end_);
+  }
 
  private:
   void drop() noexcept {

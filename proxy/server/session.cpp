@@ -144,7 +144,7 @@ Session::Session(Worker& worker, tcp::socket socket, std::string listener, std::
                  std::string scheme, SSL* ssl)
     : worker_(worker),
       client_(std::move(socket)),
-      tls_(ssl ? std::make_unique<asio::ssl::stream<tcp::socket&>>(client_, ssl) : nullptr),
+      tls_(ssl ? std::make_unique<tls::Stream>(client_, ssl, &worker.blocks()) : nullptr),
       listener_(std::move(listener)),
       listener_metrics_(listener_metrics),
       scheme_(std::move(scheme)),
@@ -165,13 +165,6 @@ Session::Session(Worker& worker, tcp::socket socket, std::string listener, std::
 }
 
 Session::~Session() {
-  if (tls_) {
-    // The connection ends without a close_notify exchange; without this, OpenSSL would treat the
-    // session as broken and drop it from the session cache, so the client could not resume it.
-    SSL* ssl = tls_->native_handle();
-    SSL_set_quiet_shutdown(ssl, 1);
-    SSL_shutdown(ssl);
-  }
   if (sc_) worker_.scratch().give(std::move(sc_));
   worker_.metrics().connection_closed(listener_metrics_);
   worker_.delist(registration_);
@@ -202,13 +195,13 @@ static_assert(tls::kHandshakeFailures == observe::kTlsFailureReasonCount, "one m
 // ---------------------------------------------------------------------------------------------
 // Client I/O: through the TLS layer on TLS listeners, straight to the socket otherwise.
 awaitable<std::tuple<boost::system::error_code, std::size_t>> Session::client_read_some(asio::mutable_buffer b) {
-  if (tls_) co_return co_await tls_->async_read_some(b, nothrow);
+  if (tls_) co_return co_await tls_->read_some(b);
   co_return co_await client_.async_read_some(b, nothrow);
 }
 
 template <class Buffers>
 awaitable<std::tuple<boost::system::error_code, std::size_t>> Session::client_write(const Buffers& b) {
-  if (tls_) co_return co_await asio::async_write(*tls_, b, nothrow);
+  if (tls_) co_return co_await tls_->write(b);
   co_return co_await asio::async_write(client_, b, nothrow);
 }
 
@@ -216,7 +209,7 @@ awaitable<std::tuple<boost::system::error_code, std::size_t>> Session::client_wr
 // more time than one that sends a slow request head). Counts the outcome by listener.
 awaitable<bool> Session::handshake() {
   set_phase(Phase::client_header, worker_.generation()->snap->defaults.client_header_timeout);
-  auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, nothrow);
+  const auto ec = co_await tls_->handshake();
   auto& metrics = worker_.metrics();
   if (ec) {
     const unsigned long ssl_error = ec.category() == asio::error::get_ssl_category() ? ec.value() : 0;
@@ -234,7 +227,8 @@ awaitable<bool> Session::handshake() {
 void Session::on_tick(Clock::time_point now) {
   if (worker_.draining()) {
     on_drain(now);
-  } else if (phase_ == Phase::idle && !parked_ && !tls_ && in_.capacity() != 0 && now - idle_since_ >= kParkAfter) {
+  } else if (phase_ == Phase::idle && !parked_ && (!tls_ || tls_->idle()) && in_.capacity() != 0 &&
+             now - idle_since_ >= kParkAfter) {
     parked_ = true;
     boost::system::error_code ec;
     client_.cancel(ec);
@@ -328,7 +322,7 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& parked)
     // is cancelled, the buffer and the exchange scratch go back to the worker, and run_owned
     // leaves a bare readiness wait.
     if (sc_) worker_.scratch().give(std::move(sc_));
-    if (served_ == 1 && !parked_ && !worker_.draining() && !tls_) {
+    if (served_ == 1 && !parked_ && !worker_.draining() && (!tls_ || tls_->idle())) {
       // After a connection's first exchange nothing says whether it will be busy or sit idle
       // (browsers keep spare connections open): park it at once; it stays hot (no parking for
       // a tick) only once it has shown it sends requests back to back.
@@ -336,6 +330,7 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& parked)
       idle_since_ = Clock::now();
       parked_ = true;
       in_.release_if_empty();
+      if (tls_) tls_->release_buffers();
       parked = true;
       co_return false;
     }
@@ -346,8 +341,10 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& parked)
     if (in_.capacity() == 0) in_.reserve(kHeadBuffer);
     auto [ec, n] = co_await client_read_some(asio::buffer(in_.write_ptr(), in_.write_space()));
     if (ec == asio::error::operation_aborted && parked_ && !timed_out()) {
-      // Cancelled by the ticker to park (not a timeout, not the client closing).
+      // Cancelled by the ticker to park (not a timeout, not the client closing). The TLS layer was
+      // idle when the ticker decided, and a cancelled read adds nothing to it.
       in_.release_if_empty();
+      if (tls_) tls_->release_buffers();
       parked = true;
       co_return false;
     }

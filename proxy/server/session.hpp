@@ -6,11 +6,11 @@
 #include "http/parser.hpp"
 #include "server/generation.hpp"
 #include "server/scratch.hpp"
+#include "tls/stream.hpp"
 #include "upstream/pool.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 
 #include <cstdint>
 #include <list>
@@ -96,7 +96,7 @@ class Session {
 
   Worker& worker_;
   boost::asio::ip::tcp::socket client_;
-  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls_;  // TLS listeners only
+  std::unique_ptr<tls::Stream> tls_;  // TLS listeners only
   std::string listener_;
   std::uint32_t listener_metrics_ = 0;
   std::string scheme_;
