@@ -305,3 +305,56 @@ TEST_CASE("tls: a plain-HTTP listener with redirect_https sends every request to
 }
 
 }  // namespace it
+
+namespace it {
+
+TEST_CASE("tls: big bodies both ways, an idle connection parked and resumed, and an upgrade tunnel") {
+  TempDir dir;
+  make_cert(dir.path(), "c", {"example.test"});
+  Upstream web("tlsweb");
+  Proxy p("version: 1\nworkers: 2\nwatch: false\nadmin: {address: \"127.0.0.1:0\"}\n"
+          "listeners:\n  - name: https\n    address: \"127.0.0.1:0\"\n    tls:\n"
+          "      certificates: [{cert: \"" + dir.path() + "/c.pem\", key: \"" + dir.path() + "/c.key\"}]\n"
+          "servers:\n  - {name: s, hosts: [\"*\"], routes: [{name: big, path: /upload, upstream: web, max_body_size: 0, "
+          "rewrite_prefix: /echo}, {name: all, path: /, upstream: web}]}\n"
+          "upstreams:\n  - {name: web, endpoints: [\"" + web.address() + "\"]}\n");
+  const std::string base = "https://127.0.0.1:" + std::to_string(p.port("https"));
+
+  // 3 MB up (many records, streamed) and 5 MB down.
+  std::string blob(3'000'000, '\0');
+  for (std::size_t i = 0; i < blob.size(); ++i) blob[i] = static_cast<char>((i * 2654435761u) >> 13);
+  const std::string file = dir.write("blob", blob);
+  CurlResult up = curl({"-k", "--data-binary", "@" + file, "-H", "content-type: application/octet-stream", base + "/upload"});
+  INFO(up.err);
+  REQUIRE(up.exit_code == 0);
+  Echo e = parse_echo(up.out);
+  REQUIRE(e.ok);
+  CHECK(e.body_bytes == blob.size());
+  CHECK(e.crc32 == crc32_hex(blob));
+  CurlResult down = curl({"-k", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", base + "/file?size=5000000"});
+  REQUIRE(down.exit_code == 0);
+  CHECK(down.out == "200 5000000");
+
+  // Two requests on one TLS connection with an idle pause between them: the connection is parked
+  // (buffers returned, no coroutine) and resumes on the second request.
+  const std::string connect = " | openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:" + std::to_string(p.port("https")) + " 2>/dev/null";
+  std::string two = run_tool("/bin/sh", {"-c", "(printf 'GET /echo?i=1 HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n'; sleep 0.6; "
+                                               "printf 'GET /echo?i=2 HTTP/1.1\\r\\nHost: t\\r\\nConnection: close\\r\\n\\r\\n'; "
+                                               "sleep 1)" + connect});
+  std::size_t responses = 0;
+  for (std::size_t at = two.find("HTTP/1.1 200"); at != std::string::npos; at = two.find("HTTP/1.1 200", at + 1)) ++responses;
+  INFO(two);
+  CHECK(responses == 2);
+  CHECK(two.find("/echo?i=2") != std::string::npos);
+
+  // An upgrade: after the 101, bytes flow both ways through TLS on one side and TCP on the other.
+  std::string ws = run_tool("/bin/sh", {"-c", "(printf 'GET /ws HTTP/1.1\\r\\nHost: t\\r\\nConnection: Upgrade\\r\\n"
+                                              "Upgrade: websocket\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\n"
+                                              "Sec-WebSocket-Version: 13\\r\\n\\r\\n'; sleep 0.3; printf 'hello tunnel'; "
+                                              "sleep 0.5)" + connect});
+  INFO(ws);
+  CHECK(ws.find("HTTP/1.1 101") != std::string::npos);
+  CHECK(ws.ends_with("hello tunnel"));
+}
+
+}  // namespace it
