@@ -4,6 +4,8 @@
 // test with openssl in a temporary directory.
 #include "fixtures.hpp"
 
+#include "../unit/observe/access_log_json_check.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -12,6 +14,8 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <regex>
 #include <string>
 #include <vector>
@@ -355,6 +359,54 @@ TEST_CASE("tls: big bodies both ways, an idle connection parked and resumed, and
   INFO(ws);
   CHECK(ws.find("HTTP/1.1 101") != std::string::npos);
   CHECK(ws.ends_with("hello tunnel"));
+}
+
+}  // namespace it
+
+namespace it {
+
+TEST_CASE("tls: testssl finds no protocol below TLS 1.2, no weak cipher, forward secrecy throughout") {
+  TempDir dir;
+  make_cert(dir.path(), "c", {"example.test"});
+  make_cert(dir.path(), "r", {"example.test"}, "rsa");
+  Upstream web("tlsweb");
+  Proxy p("version: 1\nworkers: 1\nwatch: false\nadmin: {address: \"127.0.0.1:0\"}\n"
+          "listeners:\n  - name: https\n    address: \"127.0.0.1:0\"\n    tls:\n"
+          "      certificates: [{cert: \"" + dir.path() + "/c.pem\", key: \"" + dir.path() + "/c.key\"}, "
+          "{cert: \"" + dir.path() + "/r.pem\", key: \"" + dir.path() + "/r.key\"}]\n"
+          "servers:\n  - {name: s, hosts: [\"*\"], routes: [{name: all, path: /, upstream: web}]}\n"
+          "upstreams:\n  - {name: web, endpoints: [\"" + web.address() + "\"]}\n");
+  const std::string json = dir.path() + "/testssl.json";
+  // -p protocols, -s cipher categories, -f forward secrecy.
+  std::string out = run_tool("/usr/bin/testssl", {"--quiet", "--color", "0", "--warnings", "off", "-p", "-s", "-f",
+                                                  "--jsonfile", json, "127.0.0.1:" + std::to_string(p.port("https"))},
+                             120s);
+  std::ifstream in(json);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  INFO(out);
+  auto doc = rampart::observe::test::parse_json(text);
+  REQUIRE(doc.has_value());
+  std::map<std::string, std::pair<std::string, std::string>> findings;  // id -> (severity, finding)
+  for (const auto& f : doc->items) findings[f.get("id")->text] = {f.get("severity")->text, f.get("finding")->text};
+  for (const char* id : {"SSLv2", "SSLv3", "TLS1", "TLS1_1", "cipherlist_NULL", "cipherlist_aNULL", "cipherlist_EXPORT",
+                         "cipherlist_LOW", "cipherlist_3DES_IDEA", "cipherlist_AVERAGE"}) {
+    INFO(id);
+    REQUIRE(findings.count(id) == 1);
+    CHECK(findings[id].second == "not offered");
+  }
+  for (const char* id : {"TLS1_2", "TLS1_3", "cipherlist_STRONG", "PFS"}) {
+    INFO(id);
+    REQUIRE(findings.count(id) == 1);
+    CHECK(findings[id].second.rfind("offered", 0) == 0);
+  }
+  for (const auto& [id, f] : findings) {
+    INFO(id << ": " << f.first << " " << f.second);
+    if (id == "engine_problem") continue;  // about the local openssl binary, not the server
+    CHECK(f.first != "LOW");
+    CHECK(f.first != "MEDIUM");
+    CHECK(f.first != "HIGH");
+    CHECK(f.first != "CRITICAL");
+  }
 }
 
 }  // namespace it
