@@ -297,6 +297,12 @@ std::string dump(const ConfigSpec& spec) {
         out << YAML::Key << "rotation" << YAML::Value << format_duration(t.ticket_rotation) << YAML::EndMap;
       }
       out << YAML::Key << "session_cache" << YAML::Value << t.session_cache;
+      if (t.client_ca) {
+        out << YAML::Key << "client_auth" << YAML::Value << YAML::Flow << YAML::BeginMap;
+        out << YAML::Key << "ca" << YAML::Value << *t.client_ca;
+        out << YAML::Key << "required" << YAML::Value << t.client_cert_required;
+        out << YAML::Key << "subject_header" << YAML::Value << t.client_subject_header << YAML::EndMap;
+      }
       out << YAML::EndMap;
     }
     out << YAML::EndMap;

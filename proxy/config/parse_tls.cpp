@@ -44,7 +44,7 @@ TlsSpec parse_tls(Reader& r, const Value& v) {
   t.mark = r.mark(v.mark);
   MapView m(r, v,
             {"certificates", "min_version", "ciphers", "ciphersuites", "groups", "alpn", "session_tickets",
-             "session_cache"});
+             "session_cache", "client_auth"});
   if (!m.ok()) return t;
   if (auto certs = m.require("certificates")) {
     if (auto items = read_list(r, *certs)) {
@@ -100,6 +100,19 @@ TlsSpec parse_tls(Reader& r, const Value& v) {
     }
   }
   assign(m, "session_cache", t.session_cache, [&](const Value& x) { return read_uint(r, x, 0, 10000000); });
+  if (auto x = m.get("client_auth")) {
+    MapView c(r, *x, {"ca", "required", "subject_header"});
+    if (c.ok()) {
+      if (auto ca = c.require("ca")) t.client_ca = read_path_of(r, *ca);
+      assign(c, "required", t.client_cert_required, [&](const Value& v) { return read_bool(r, v); });
+      if (auto h = c.get("subject_header")) {
+        if (auto name = read_nonempty_string(r, *h)) {
+          if (is_token(*name)) t.client_subject_header = to_lower(*name);
+          else r.error(h->mark, h->path, "bad header name '" + *name + "'");
+        }
+      }
+    }
+  }
   return t;
 }
 

@@ -56,11 +56,16 @@ struct TlsSpec {
   std::optional<std::string> ticket_key_file;  // 80-byte keys, shared by replicas; unset = generated
   Duration ticket_rotation = std::chrono::hours(12);
   std::uint32_t session_cache = 20480;         // server-side session cache entries; 0 = off
+  // mTLS: client certificates verified against a CA bundle.
+  std::optional<std::string> client_ca;        // PEM bundle; unset = no client certificates asked
+  bool client_cert_required = true;            // without a valid certificate the handshake fails
+  std::string client_subject_header = "x-client-cert-subject";  // lower-case; the subject (RFC 2253) goes upstream in it
   bool operator==(const TlsSpec& o) const {
     return certificates == o.certificates && min_version == o.min_version && ciphers == o.ciphers &&
            ciphersuites == o.ciphersuites && groups == o.groups && alpn == o.alpn &&
            session_tickets == o.session_tickets && ticket_key_file == o.ticket_key_file &&
-           ticket_rotation == o.ticket_rotation && session_cache == o.session_cache;
+           ticket_rotation == o.ticket_rotation && session_cache == o.session_cache && client_ca == o.client_ca &&
+           client_cert_required == o.client_cert_required && client_subject_header == o.client_subject_header;
   }
 };
 

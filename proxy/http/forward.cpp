@@ -171,9 +171,10 @@ void write_upstream_request(const RequestHead& req, std::string_view target, con
 
   // Expect is answered by the proxy itself (it sends "100 Continue" when it wants the body), so
   // the upstream never sees it and never sends an interim response of its own.
-  auto generated = [](std::string_view n) {
+  auto generated = [&](std::string_view n) {
     return iequals(n, "host") || iequals(n, "content-length") || iequals(n, "expect") || iequals(n, "x-forwarded-for") ||
-           iequals(n, "x-forwarded-proto") || iequals(n, "x-forwarded-host") || iequals(n, "x-request-id");
+           iequals(n, "x-forwarded-proto") || iequals(n, "x-forwarded-host") || iequals(n, "x-request-id") ||
+           (!info.client_cert_header.empty() && iequals(n, info.client_cert_header));
   };
   put_end_to_end(req.headers, &ops, generated, out);
   put_ops(ops, /*skip_add_host=*/true, out);
@@ -226,6 +227,8 @@ void write_upstream_request(const RequestHead& req, std::string_view target, con
 
   if (ours("x-request-id") && !info.request_id.empty() && safe_value(info.request_id))
     put_field("X-Request-ID", info.request_id, out);
+  if (!info.client_cert_header.empty() && !info.client_cert_subject.empty() && safe_value(info.client_cert_subject))
+    put_field(info.client_cert_header, info.client_cert_subject, out);
 
   switch (req.body) {
     case BodyKind::content_length:

@@ -27,8 +27,9 @@ MethodClass method_class(std::string_view method) noexcept;
 class WorkerMetrics;
 
 // Label values of rampart_tls_handshake_failures_total{reason}, in tls::HandshakeFailure order.
-inline constexpr const char* kTlsFailureReasons[] = {"timeout", "closed", "http_request", "protocol_version",
-                                                     "no_shared_cipher", "other"};
+inline constexpr const char* kTlsFailureReasons[] = {"timeout",          "closed",           "http_request",
+                                                     "protocol_version", "no_shared_cipher", "client_certificate",
+                                                     "other"};
 constexpr std::size_t kTlsFailureReasonCount = sizeof(kTlsFailureReasons) / sizeof(kTlsFailureReasons[0]);
 
 class Metrics {

@@ -220,6 +220,7 @@ awaitable<bool> Session::handshake() {
     co_return false;
   }
   SSL* ssl = tls_->native_handle();
+  if (!client_cert_header_.empty()) client_subject_ = tls::ServerContext::verified_subject(ssl);
   metrics.tls_handshake(listener_metrics_, SSL_version(ssl) == TLS1_3_VERSION, SSL_session_reused(ssl) == 1);
   co_return true;
 }
@@ -1045,7 +1046,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   // Serialize the upstream request head now: after this, nothing refers to the request bytes.
   sc_->target.clear();
   route.upstream_target(sc_->req.path, sc_->req.query, sc_->target);
-  http::ForwardInfo info{client_ip_, client_trusted_, scheme_, sc_->request_id};
+  http::ForwardInfo info{client_ip_, client_trusted_, scheme_, sc_->request_id, client_cert_header_, client_subject_};
   sc_->out.clear();
   http::write_upstream_request(sc_->req, sc_->target, route.request_headers, info, sc_->out);
   const http::Method method = sc_->req.method;

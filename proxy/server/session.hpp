@@ -43,6 +43,9 @@ class Session {
           std::string scheme, SSL* ssl = nullptr);
   ~Session();
 
+  // mTLS listeners: the header that carries the verified client certificate's subject upstream.
+  void set_client_cert_header(std::string header) { client_cert_header_ = std::move(header); }
+
   // The coroutine that owns the session for its whole life.
   static boost::asio::awaitable<void> run_owned(std::unique_ptr<Session> self);
 
@@ -97,6 +100,8 @@ class Session {
   Worker& worker_;
   boost::asio::ip::tcp::socket client_;
   std::unique_ptr<tls::Stream> tls_;  // TLS listeners only
+  std::string client_cert_header_;     // mTLS: header for the subject (empty: none)
+  std::string client_subject_;         // mTLS: verified client certificate subject, after the handshake
   std::string listener_;
   std::uint32_t listener_metrics_ = 0;
   std::string scheme_;

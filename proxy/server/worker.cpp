@@ -164,6 +164,7 @@ void Worker::start_session(const Listener& l, tcp::socket socket) {
   if (tls && !ssl) return;  // out of memory: the connection closes
   auto session = std::make_unique<Session>(*this, std::move(socket), l.name, id == ids.end() ? 0 : id->second,
                                            tls ? "https" : "http", ssl);
+  if (tls && !tls->client_subject_header().empty()) session->set_client_cert_header(tls->client_subject_header());
   asio::co_spawn(ioc_, Session::run_owned(std::move(session)), asio::detached);
 }
 

@@ -261,6 +261,7 @@ std::string_view failure_name(HandshakeFailure f) {
     case HandshakeFailure::http_request: return "http_request";
     case HandshakeFailure::protocol_version: return "protocol_version";
     case HandshakeFailure::no_shared_cipher: return "no_shared_cipher";
+    case HandshakeFailure::client_certificate: return "client_certificate";
     case HandshakeFailure::other: return "other";
   }
   return "other";
@@ -283,6 +284,11 @@ HandshakeFailure classify_failure(unsigned long ssl_error, bool socket_closed, b
         return HandshakeFailure::no_shared_cipher;
       case SSL_R_UNEXPECTED_EOF_WHILE_READING:
         return HandshakeFailure::closed;
+      case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+      case SSL_R_CERTIFICATE_VERIFY_FAILED:
+      case SSL_R_NO_CERTIFICATES_RETURNED:
+      case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+        return HandshakeFailure::client_certificate;
       default:
         return HandshakeFailure::other;
     }
@@ -312,6 +318,21 @@ std::shared_ptr<const ServerContext> ServerContext::build(const config::TlsSpec&
     sc->alpn_.push_back(static_cast<unsigned char>(proto.size()));
     sc->alpn_.insert(sc->alpn_.end(), proto.begin(), proto.end());
   }
+  STACK_OF(X509_NAME)* client_names = nullptr;
+  if (spec.client_ca) {
+    client_names = SSL_load_client_CA_file(spec.client_ca->c_str());
+    if (!client_names) {
+      fail(spec.mark, base + ".client_auth.ca", "cannot read CA bundle " + *spec.client_ca + ": " + openssl_error());
+      return nullptr;
+    }
+    sc->client_subject_header_ = spec.client_subject_header;
+  }
+  struct NamesFree {
+    STACK_OF(X509_NAME)* names;
+    ~NamesFree() {
+      if (names) sk_X509_NAME_pop_free(names, X509_NAME_free);
+    }
+  } names_free{client_names};
   if (spec.session_tickets && spec.ticket_key_file) {
     std::string error;
     if (!sc->keys_->load_file(*spec.ticket_key_file, error)) fail(spec.mark, base + ".session_tickets.key_file", error);
@@ -360,6 +381,16 @@ std::shared_ptr<const ServerContext> ServerContext::build(const config::TlsSpec&
       SSL_CTX_set_tlsext_servername_callback(ctx, &ServerContext::on_servername);
       SSL_CTX_set_tlsext_servername_arg(ctx, sc.get());
       if (!sc->alpn_.empty()) SSL_CTX_set_alpn_select_cb(ctx, alpn_select, &sc->alpn_);
+      if (spec.client_ca) {
+        if (SSL_CTX_load_verify_locations(ctx, spec.client_ca->c_str(), nullptr) != 1) {
+          fail(spec.mark, base + ".client_auth.ca", "cannot use CA bundle " + *spec.client_ca + ": " + openssl_error());
+          return nullptr;
+        }
+        SSL_CTX_set_client_CA_list(ctx, SSL_dup_CA_list(client_names));
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (spec.client_cert_required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+                           nullptr);
+        SSL_CTX_set_verify_depth(ctx, 8);
+      }
     }
     SSL_CTX* ctx = sc->contexts_[it->second];
     ERR_clear_error();
@@ -400,6 +431,19 @@ std::shared_ptr<const ServerContext> ServerContext::build(const config::TlsSpec&
 }
 
 SSL* ServerContext::new_ssl() const { return SSL_new(contexts_.front()); }
+
+std::string ServerContext::verified_subject(SSL* ssl) {
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  if (!peer || SSL_get_verify_result(ssl) != X509_V_OK) return {};
+  BIO* mem = BIO_new(BIO_s_mem());
+  if (!mem) return {};
+  X509_NAME_print_ex(mem, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(mem, &data);
+  std::string out(data, n > 0 ? static_cast<std::size_t>(n) : 0);
+  BIO_free(mem);
+  return out;
+}
 
 std::vector<std::string> ServerContext::names() const {
   std::vector<std::string> out;

@@ -74,9 +74,10 @@ enum class HandshakeFailure : std::uint8_t {
   http_request,      // plain HTTP sent to a TLS listener
   protocol_version,  // no TLS version in common (e.g. a TLS 1.0 client)
   no_shared_cipher,  // no cipher suite or group in common
+  client_certificate,  // mTLS: missing, unverifiable or rejected client certificate
   other,
 };
-constexpr std::size_t kHandshakeFailures = 6;
+constexpr std::size_t kHandshakeFailures = 7;
 std::string_view failure_name(HandshakeFailure f);
 // Classifies a failed handshake from OpenSSL's error (the asio error's value when its category is
 // the SSL one) or the socket error.
@@ -102,6 +103,11 @@ class ServerContext {
 
   // The names each context answers for (tests, /config).
   std::vector<std::string> names() const;
+  // mTLS: the header that carries a verified client certificate's subject upstream; empty when
+  // the listener asks for no client certificate.
+  const std::string& client_subject_header() const { return client_subject_header_; }
+  // The subject (RFC 2253) of the client certificate `ssl` verified, or "".
+  static std::string verified_subject(SSL* ssl);
 
  private:
   ServerContext() = default;
@@ -113,6 +119,7 @@ class ServerContext {
   std::unordered_map<std::string, SSL_CTX*> wildcard_;  // "example.com" for "*.example.com"
   std::shared_ptr<TicketKeys> keys_;
   std::vector<unsigned char> alpn_;                     // wire format, in preference order
+  std::string client_subject_header_;
 };
 
 }  // namespace rampart::tls

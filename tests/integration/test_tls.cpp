@@ -410,3 +410,64 @@ TEST_CASE("tls: testssl finds no protocol below TLS 1.2, no weak cipher, forward
 }
 
 }  // namespace it
+
+namespace it {
+
+TEST_CASE("tls: client certificates (mTLS) are verified and their subject goes upstream, unforgeable") {
+  TempDir dir;
+  const std::string d = dir.path();
+  make_cert(d, "server", {"example.test"});
+  auto openssl = [](const std::vector<std::string>& args) { return run_tool("/usr/bin/openssl", args); };
+  const std::vector<std::string> ec{"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"};
+  auto with = [&](std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  openssl(with({"req", "-x509", "-days", "2", "-subj", "/CN=Test CA", "-keyout", d + "/ca.key", "-out", d + "/ca.pem"}, ec));
+  openssl(with({"req", "-new", "-subj", "/CN=alice/O=Example", "-keyout", d + "/alice.key", "-out", d + "/alice.csr"}, ec));
+  openssl({"x509", "-req", "-days", "2", "-in", d + "/alice.csr", "-CA", d + "/ca.pem", "-CAkey", d + "/ca.key",
+           "-CAcreateserial", "-out", d + "/alice.pem"});
+  make_cert(d, "mallory", {"mallory.test"});  // self-signed: not from the CA
+  Upstream web("tlsweb");
+  auto config = [&](bool required) {
+    return "version: 1\nworkers: 2\nwatch: false\nadmin: {address: \"127.0.0.1:0\"}\n"
+           "listeners:\n  - name: https\n    address: \"127.0.0.1:0\"\n    tls:\n"
+           "      certificates: [{cert: \"" + d + "/server.pem\", key: \"" + d + "/server.key\"}]\n"
+           "      client_auth: {ca: \"" + d + "/ca.pem\", required: " + (required ? "true" : "false") +
+           ", subject_header: X-Client-Subject}\n"
+           "servers:\n  - {name: s, hosts: [\"*\"], routes: [{name: all, path: /, upstream: web}]}\n"
+           "upstreams:\n  - {name: web, endpoints: [\"" + web.address() + "\"]}\n";
+  };
+  Proxy p(config(true));
+  const std::string url = "https://127.0.0.1:" + std::to_string(p.port("https")) + "/echo";
+  auto subject_seen = [](const Echo& e) {
+    std::vector<std::string> values;
+    for (const auto& [name, value] : e.headers)
+      if (http_iequals(name, "x-client-subject")) values.push_back(value);
+    return values;
+  };
+
+  // A certificate from the CA: admitted, its subject passed on; a forged header is dropped.
+  CurlResult ok = curl({"-k", "--cert", d + "/alice.pem", "--key", d + "/alice.key", "-H", "X-Client-Subject: CN=admin", url});
+  INFO(ok.err);
+  REQUIRE(ok.exit_code == 0);
+  Echo e = parse_echo(ok.out);
+  REQUIRE(e.ok);
+  CHECK(subject_seen(e) == std::vector<std::string>{"O=Example,CN=alice"});
+
+  // No certificate, or one the CA did not sign: the handshake fails.
+  CHECK(curl({"-k", url}).exit_code != 0);
+  CHECK(curl({"-k", "--cert", d + "/mallory.pem", "--key", d + "/mallory.key", url}).exit_code != 0);
+  CHECK(metric(scrape(p), "rampart_tls_handshake_failures_total",
+               {{"listener", "https"}, {"reason", "client_certificate"}}) >= 2);
+
+  // Optional: without a certificate the request goes through, with no subject (and no forgery).
+  REQUIRE(p.reload(config(false)).ok);
+  CurlResult anon = curl({"-k", "-H", "X-Client-Subject: CN=admin", url});
+  REQUIRE(anon.exit_code == 0);
+  Echo a = parse_echo(anon.out);
+  REQUIRE(a.ok);
+  CHECK(subject_seen(a).empty());
+}
+
+}  // namespace it

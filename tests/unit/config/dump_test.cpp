@@ -161,6 +161,7 @@ listeners:
       alpn: http/1.1
       session_tickets: {key_file: "keys/t: 1", rotation: 90m}
       session_cache: 0
+      client_auth: {ca: ca.pem, required: false, subject_header: X-Cert}
 defaults:
   max_body_size: 0
   max_request_line: 1000
@@ -307,6 +308,9 @@ TEST_CASE("loading the dump gives an equal spec", "[config][dump]") {
   CHECK(first.listeners[1].tls->certificates[0].cert.ends_with("/certs/a #1.pem"));
   CHECK(first.listeners[1].tls->certificates[1].key == "/etc/b.key");
   CHECK(first.listeners[1].tls->ticket_rotation == std::chrono::minutes(90));
+  CHECK(first.listeners[1].tls->client_ca.value_or("").ends_with("/ca.pem"));
+  CHECK_FALSE(first.listeners[1].tls->client_cert_required);
+  CHECK(first.listeners[1].tls->client_subject_header == "x-cert");
   CHECK(first.servers[0].name == "null");
   CHECK(first.servers[0].routes[0].name == "~");
   CHECK(first.servers[0].routes[0].respond->body == "line one\nline \"two\": #3\n\ttabbed\n");
