@@ -102,6 +102,15 @@ bool parse_query(std::string_view query, response_plan& plan, std::string& extra
         return false;
       }
       plan.malformed = *kind;
+    } else if (key == "type") {
+      plan.content_type.clear();
+      url_decode_append(value, plan.content_type);
+      for (char c : plan.content_type) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+          error = "type must be printable";
+          return false;
+        }
+      }
     } else if (key == "header") {
       const std::size_t start = extra_headers.size();
       url_decode_append(value, extra_headers);

@@ -21,6 +21,7 @@ struct response_plan {
   bool close = false;
   bool drop = false;
   malformed_kind malformed = malformed_kind::none;
+  std::string content_type;           // type=text/html: the Content-Type (URL-decoded); empty: the default
 };
 
 // Largest size=N honoured (bodies are streamed from a static buffer, so this is only a sanity

@@ -167,6 +167,7 @@ asio::awaitable<bool> session::serve_request(std::size_t head_bytes) {
     src.size = plan.size.value_or(ctx_.body_size());
   }
   if (src.dyn != nullptr) src.size = src.dyn->size();
+  if (query_ok && !plan.content_type.empty()) content_type = plan.content_type;
 
   if (plan.delay_ms > 0) {
     if (!co_await flush()) co_return false;
@@ -180,7 +181,7 @@ asio::awaitable<bool> session::serve_request(std::size_t head_bytes) {
   }
 
   // Fast path: the prebuilt bytes of a plain keep-alive response.
-  if (src.dyn == nullptr && plan.status == 200 && extra_headers_.empty() && !plan.chunked &&
+  if (src.dyn == nullptr && plan.status == 200 && extra_headers_.empty() && !plan.chunked && plan.content_type.empty() &&
       keep_alive && version_minor >= 1 && !head_method && plan.delay_body_ms == 0) {
     if (const std::string* bytes = cache_.find(src.size)) {
       out_.append(*bytes);

@@ -77,6 +77,7 @@ void cross_check(const ConfigSpec& spec, const Xref& x, const Mark* main_mark, s
   check_unique(x.listener_names, "listener name", out);
   check_unique(x.server_names, "server name", out);
   check_unique(x.upstream_names, "upstream name", out);
+  check_unique(x.policy_names, "policy name", out);
 
   std::map<std::string, std::size_t> address_owner;
   for (std::size_t i = 0; i < x.listener_addresses.size(); ++i) {
@@ -102,6 +103,37 @@ void cross_check(const ConfigSpec& spec, const Xref& x, const Mark* main_mark, s
   for (const Site& ref : x.route_upstreams) {
     if (!contains(upstreams, ref.text)) {
       error(out, ref, "unknown upstream '" + ref.text + "'" + did_you_mean(ref.text, upstreams));
+    }
+  }
+
+  const std::vector<std::string> policies = names_of(x.policy_names);
+  for (const Site& ref : x.policy_refs) {
+    if (!contains(policies, ref.text)) error(out, ref, "unknown policy '" + ref.text + "'" + did_you_mean(ref.text, policies));
+  }
+
+  // A chain holds one policy of each kind; `without` names what the server has.
+  std::map<std::string, std::string> kind;
+  for (const auto& p : spec.policies) kind[p.name] = p.kind();
+  auto same_kind = [&](const std::vector<std::string>& names, const Mark& mark, const std::string& where) {
+    std::map<std::string, std::string> seen;
+    for (const auto& n : names) {
+      auto k = kind.find(n);
+      if (k == kind.end()) continue;  // unknown: reported above
+      auto [it, fresh] = seen.emplace(k->second, n);
+      if (!fresh)
+        out.push_back({mark, "policies '" + it->second + "' and '" + n + "' are both " + k->second + " (one of each kind)", where});
+    }
+  };
+  for (std::size_t i = 0; i < spec.servers.size(); ++i) {
+    const auto& srv = spec.servers[i];
+    same_kind(srv.policies, srv.mark, "servers[" + std::to_string(i) + "].policies");
+    for (std::size_t j = 0; j < srv.routes.size(); ++j) {
+      const auto& rt = srv.routes[j];
+      const std::string where = "servers[" + std::to_string(i) + "].routes[" + std::to_string(j) + "]";
+      same_kind(rt.policies, rt.mark, where + ".policies");
+      for (const auto& w : rt.without)
+        if (!contains(srv.policies, w))
+          out.push_back({rt.mark, "without '" + w + "': server '" + srv.name + "' has no such policy", where + ".without"});
     }
   }
 

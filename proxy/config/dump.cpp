@@ -107,6 +107,8 @@ void emit_route(YAML::Emitter& out, const RouteSpec& r) {
       out << *r.access_log;
     }
   }
+  if (!r.policies.empty()) emit_string_list(out, "policies", r.policies);
+  if (!r.without.empty()) emit_string_list(out, "without", r.without);
   if (r.upstream) {
     const RetrySpec& t = r.retry;
     out << YAML::Key << "retry" << YAML::Value << YAML::BeginMap;
@@ -120,6 +122,58 @@ void emit_route(YAML::Emitter& out, const RouteSpec& r) {
     if (t.per_try_timeout) out << YAML::Key << "per_try_timeout" << YAML::Value << format_duration(*t.per_try_timeout);
     out << YAML::Key << "buffer_body" << YAML::Value << format_size(t.buffer_body);
     out << YAML::EndMap;
+  }
+  out << YAML::EndMap;
+}
+
+void emit_header_value(YAML::Emitter& out, const char* key, const HeaderValueSpec& h) {
+  out << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "value" << YAML::Value
+      << YAML::DoubleQuoted << h.value << YAML::Key << "mode" << YAML::Value
+      << (h.mode == HeaderValueSpec::Mode::set ? "set" : "default") << YAML::EndMap;
+}
+
+void emit_policy(YAML::Emitter& out, const PolicySpec& p) {
+  out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << p.name;
+  if (p.security_headers) {
+    const SecurityHeadersSpec& s = *p.security_headers;
+    out << YAML::Key << "security_headers" << YAML::Value << YAML::BeginMap;
+    if (s.hsts) {
+      // Back from the header value to the keys it was made of.
+      const std::string& v = *s.hsts;
+      const auto age = std::stoull(v.substr(v.find('=') + 1));
+      out << YAML::Key << "hsts" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "max_age" << YAML::Value
+          << (std::to_string(age) + "s") << YAML::Key << "include_subdomains" << YAML::Value
+          << (v.find("includeSubDomains") != std::string::npos) << YAML::Key << "preload" << YAML::Value
+          << (v.find("preload") != std::string::npos) << YAML::EndMap;
+    }
+    for (const auto& [name, value] : s.headers) {
+      std::string key = name;
+      for (char& c : key) c = c == '-' ? '_' : c;
+      emit_header_value(out, key.c_str(), value);
+    }
+    if (!s.remove.empty()) emit_string_list(out, "remove", s.remove);
+    out << YAML::EndMap;
+  }
+  if (p.cache_control) {
+    const CacheControlSpec& c = *p.cache_control;
+    out << YAML::Key << "cache_control" << YAML::Value << YAML::BeginMap;
+    if (c.preset) out << YAML::Key << "preset" << YAML::Value << *c.preset;
+    out << YAML::Key << "rules" << YAML::Value << YAML::BeginSeq;
+    for (const CacheRuleSpec& r : c.rules) {
+      out << YAML::BeginMap;
+      if (r.path_regex) out << YAML::Key << "path" << YAML::Value << YAML::DoubleQuoted << *r.path_regex;
+      if (r.path_prefix) out << YAML::Key << "path_prefix" << YAML::Value << *r.path_prefix;
+      if (!r.extensions.empty()) emit_string_list(out, "extensions", r.extensions);
+      if (!r.content_types.empty()) emit_string_list(out, "content_types", r.content_types);
+      out << YAML::Key << "statuses" << YAML::Value << YAML::Flow << YAML::BeginSeq;
+      for (int st : r.statuses) out << st;
+      out << YAML::EndSeq;
+      emit_header_value(out, "value", r.cache_control);
+      if (!r.vary.empty()) emit_string_list(out, "vary", r.vary);
+      out << YAML::Key << "strip_set_cookie" << YAML::Value << r.strip_set_cookie;
+      out << YAML::EndMap;
+    }
+    out << YAML::EndSeq << YAML::EndMap;
   }
   out << YAML::EndMap;
 }
@@ -317,6 +371,7 @@ std::string dump(const ConfigSpec& spec) {
     out << YAML::Key << "name" << YAML::Value << s.name;
     emit_string_list(out, "hosts", s.hosts);
     emit_string_list(out, "listeners", s.listeners);
+    if (!s.policies.empty()) emit_string_list(out, "policies", s.policies);
     out << YAML::Key << "routes" << YAML::Value << YAML::BeginSeq;
     for (const RouteSpec& r : s.routes) emit_route(out, r);
     out << YAML::EndSeq;
@@ -327,6 +382,11 @@ std::string dump(const ConfigSpec& spec) {
   out << YAML::Key << "upstreams" << YAML::Value << YAML::BeginSeq;
   for (const UpstreamSpec& u : spec.upstreams) emit_upstream(out, u);
   out << YAML::EndSeq;
+  if (!spec.policies.empty()) {
+    out << YAML::Key << "policies" << YAML::Value << YAML::BeginSeq;
+    for (const PolicySpec& p : spec.policies) emit_policy(out, p);
+    out << YAML::EndSeq;
+  }
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }

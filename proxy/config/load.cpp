@@ -108,7 +108,7 @@ class Loader {
     if (root.IsNull()) return;  // an empty file
     MapView m(r, Value{root, root.Mark(), ""},
               {"version", "workers", "drain_timeout", "shutdown_delay", "watch", "admin", "access_log", "log", "include",
-               "listeners", "defaults", "servers", "upstreams"});
+               "listeners", "defaults", "servers", "upstreams", "policies"});
     if (!m.ok()) return;
     if (is_main) {
       read_main_only(r, m);
@@ -127,6 +127,11 @@ class Loader {
     if (auto v = m.get("upstreams")) {
       if (auto items = detail::read_list(r, *v)) {
         for (const Value& item : *items) spec_.upstreams.push_back(detail::parse_upstream(r, item, xref_));
+      }
+    }
+    if (auto v = m.get("policies")) {
+      if (auto items = detail::read_list(r, *v)) {
+        for (const Value& item : *items) spec_.policies.push_back(detail::parse_policy(r, item, xref_));
       }
     }
     if (auto v = m.get("servers")) {

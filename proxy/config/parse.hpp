@@ -30,6 +30,8 @@ struct Xref {
   std::vector<ServerRef> hosts;             // every host of every server
   std::vector<ServerRef> server_listeners;  // every listener a server names
   std::vector<Site> route_upstreams;        // every route -> upstream reference
+  std::vector<Site> policy_names;           // parallel to ConfigSpec::policies
+  std::vector<Site> policy_refs;            // every server/route -> policy reference (and `without`)
   Site admin_address;                       // as written; empty text when left at the default
 };
 
@@ -50,6 +52,10 @@ UpstreamSpec parse_upstream(Reader& r, const Value& v, Xref& x);
 ServerSpec parse_server(Reader& r, const Value& v, std::size_t index, Xref& x);
 RouteSpec parse_route(Reader& r, const Value& v, std::size_t route_index, Xref& x);
 DefaultsSpec parse_defaults(Reader& r, const Value& v);
+// A top-level `policies[]` item (parse_policy.cpp).
+PolicySpec parse_policy(Reader& r, const Value& v, Xref& x);
+// A list of policy names (servers[].policies, routes[].policies / without), recorded in x.policy_refs.
+std::vector<std::string> parse_policy_names(Reader& r, const Value& v, Xref& x);
 // A route's `retry: false | {attempts, on, per_try_timeout, buffer_body}` (parse_upstream.cpp).
 RetrySpec parse_retry(Reader& r, const Value& v);
 

@@ -80,7 +80,7 @@ ListenerSpec parse_listener(Reader& r, const Value& v, Xref& x) {
 ServerSpec parse_server(Reader& r, const Value& v, std::size_t index, Xref& x) {
   ServerSpec spec;
   spec.mark = r.mark(v.mark);
-  MapView m(r, v, {"name", "hosts", "listeners", "routes"});
+  MapView m(r, v, {"name", "hosts", "listeners", "routes", "policies"});
   if (!m.ok()) {
     x.server_names.push_back(Site{});
     return spec;
@@ -117,6 +117,7 @@ ServerSpec parse_server(Reader& r, const Value& v, std::size_t index, Xref& x) {
       }
     }
   }
+  if (auto p = m.get("policies")) spec.policies = parse_policy_names(r, *p, x);
   if (auto routes = m.require("routes")) {
     if (auto items = read_list(r, *routes)) {
       if (items->empty()) r.error(routes->mark, routes->path, "server has no routes");

@@ -190,7 +190,7 @@ RouteSpec parse_route(Reader& r, const Value& v, std::size_t route_index, Xref& 
   MapView m(r, v,
             {"name", "path", "match", "methods", "headers", "upstream", "redirect", "respond", "rewrite_prefix",
              "request_headers", "response_headers", "max_body_size", "connect_timeout", "read_timeout",
-             "send_timeout", "access_log", "retry"});
+             "send_timeout", "access_log", "retry", "policies", "without"});
   if (!m.ok()) return route;
   assign(m, "name", route.name, [&](const Value& x) { return read_nonempty_string(r, x); });
 
@@ -273,6 +273,8 @@ RouteSpec parse_route(Reader& r, const Value& v, std::size_t route_index, Xref& 
   assign(m, "read_timeout", route.limits.read_timeout, duration);
   assign(m, "send_timeout", route.limits.send_timeout, duration);
   if (auto log = m.get("access_log")) parse_route_access_log(r, *log, route);
+  if (auto p = m.get("policies")) route.policies = parse_policy_names(r, *p, x);
+  if (auto p = m.get("without")) route.without = parse_policy_names(r, *p, x);
   if (auto retry = m.get("retry")) {
     if (!m.has("upstream")) r.error(retry->mark, retry->path, "retry needs a proxy route (upstream)");
     else route.retry = parse_retry(r, *retry);

@@ -118,6 +118,61 @@ struct RouteLimits {
   std::optional<Duration> send_timeout;   // idle between upstream writes
 };
 
+// ---- Edge policies (named at the top level, attached to servers and routes by name) ----------
+
+// A response header a policy sets: `set` overrides the upstream's, `default` only fills it in
+// when the upstream sent none.
+struct HeaderValueSpec {
+  std::string value;
+  enum class Mode { set, set_default } mode = Mode::set;
+  bool operator==(const HeaderValueSpec&) const = default;
+};
+
+struct SecurityHeadersSpec {
+  // Sent only on TLS listeners (RFC 6797 §7.2).
+  std::optional<std::string> hsts;  // the header value, e.g. "max-age=31536000; includeSubDomains"
+  // Header name (lower-case) -> value, in config order: content-security-policy,
+  // content-security-policy-report-only, x-frame-options, x-content-type-options, referrer-policy,
+  // permissions-policy, cross-origin-opener-policy, cross-origin-embedder-policy,
+  // cross-origin-resource-policy.
+  std::vector<std::pair<std::string, HeaderValueSpec>> headers;
+  std::vector<std::string> remove;  // lower-case names dropped from every response (server, x-powered-by)
+  bool operator==(const SecurityHeadersSpec&) const = default;
+};
+
+// One cache-control rule; every condition given must hold; the first rule that matches wins.
+struct CacheRuleSpec {
+  Mark mark;
+  std::optional<std::string> path_regex;           // ECMAScript, searched in the path
+  std::optional<std::string> path_prefix;
+  std::vector<std::string> extensions;             // lower-case, without the dot
+  std::vector<std::string> content_types;          // lower-case media types (prefix match: "text/" matches text/html)
+  std::vector<int> statuses{200, 203, 204, 206};   // responses the rule applies to
+  HeaderValueSpec cache_control;
+  std::vector<std::string> vary;                   // added to Vary (kept names are not repeated)
+  bool strip_set_cookie = false;
+  bool operator==(const CacheRuleSpec& o) const {
+    return path_regex == o.path_regex && path_prefix == o.path_prefix && extensions == o.extensions &&
+           content_types == o.content_types && statuses == o.statuses && cache_control == o.cache_control &&
+           vary == o.vary && strip_set_cookie == o.strip_set_cookie;
+  }
+};
+
+struct CacheControlSpec {
+  std::optional<std::string> preset;  // "spa": its rules come after the explicit ones
+  std::vector<CacheRuleSpec> rules;
+  bool operator==(const CacheControlSpec&) const = default;
+};
+
+struct PolicySpec {
+  Mark mark;
+  std::string name;
+  // Exactly one kind:
+  std::optional<SecurityHeadersSpec> security_headers;
+  std::optional<CacheControlSpec> cache_control;
+  std::string kind() const { return security_headers ? "security_headers" : "cache_control"; }
+};
+
 // Retries of a proxied request, each on a different endpoint when the pool has one.
 struct RetrySpec {
   std::uint32_t attempts = 2;  // tries in all, first one included; 1 = no retries
@@ -150,6 +205,10 @@ struct RouteSpec {
   std::optional<bool> access_log;
   std::optional<double> access_log_sample;
   RetrySpec retry;
+  // Policies by name: the server's, minus `without`, plus these (a route policy of a kind the
+  // server already has replaces the server's one of that kind).
+  std::vector<std::string> policies;
+  std::vector<std::string> without;
 };
 
 struct ServerSpec {
@@ -158,6 +217,7 @@ struct ServerSpec {
   std::vector<std::string> hosts;  // "example.com", "*.example.com", "*" (= default); lower-case
   std::vector<std::string> listeners;  // names; empty = all listeners
   std::vector<RouteSpec> routes;
+  std::vector<std::string> policies;  // by name, applied to every route of the server and its own 404s
 };
 
 struct EndpointSpec {
@@ -306,6 +366,7 @@ struct ConfigSpec {
   DefaultsSpec defaults;
   std::vector<ServerSpec> servers;
   std::vector<UpstreamSpec> upstreams;
+  std::vector<PolicySpec> policies;
   std::vector<std::string> files;  // every file read (main file first, then includes)
 };
 

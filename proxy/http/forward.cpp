@@ -244,8 +244,60 @@ void write_upstream_request(const RequestHead& req, std::string_view target, con
   out += crlf;
 }
 
+bool HeaderEdits::replaces(std::string_view name) const {
+  for (std::size_t i = 0; i < count; ++i)
+    if ((items[i].kind == HeaderEdit::Kind::set || items[i].kind == HeaderEdit::Kind::remove) && iequals(items[i].name, name))
+      return true;
+  return false;
+}
+
+namespace {
+
+// Whether a Vary field of `headers` lists `name` (or "*").
+bool vary_lists(const std::vector<Header>& headers, std::string_view name) {
+  for (const auto& h : headers) {
+    if (!iequals(h.name, "vary")) continue;
+    std::string_view v = h.value;
+    while (!v.empty()) {
+      auto comma = v.find(',');
+      std::string_view item = v.substr(0, comma);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (item == "*" || iequals(item, name)) return true;
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
+void put_edits(const HeaderEdits& edits, const std::vector<Header>* upstream, const config::HeaderOps* ops,
+               std::string& out) {
+  for (std::size_t i = 0; i < edits.count; ++i) {
+    const HeaderEdit& e = edits.items[i];
+    switch (e.kind) {
+      case HeaderEdit::Kind::set:
+        if (safe_value(e.value)) put_field(e.name, e.value, out);
+        break;
+      case HeaderEdit::Kind::set_default:
+        if ((!upstream || !has_field(*upstream, e.name)) && !(ops && op_sets(*ops, e.name)) && safe_value(e.value))
+          put_field(e.name, e.value, out);
+        break;
+      case HeaderEdit::Kind::vary:
+        if (!upstream || !vary_lists(*upstream, e.name)) put_field("vary", e.name, out);
+        break;
+      case HeaderEdit::Kind::remove:
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+void append_edit_lines(const HeaderEdits& edits, std::string& out) { put_edits(edits, nullptr, nullptr, out); }
+
 void write_downstream_response(const ResponseHead& resp, const config::HeaderOps& ops, const ResponseInfo& info,
-                               std::string& out) {
+                               std::string& out, const HeaderEdits* edits) {
   out += "HTTP/1.1 ";
   put_number(static_cast<std::uint64_t>(resp.status), out);
   out += ' ';
@@ -262,9 +314,12 @@ void write_downstream_response(const ResponseHead& resp, const config::HeaderOps
   const bool own_id = !info.request_id.empty();
   put_end_to_end(
       resp.headers, &ops,
-      [own_id](std::string_view n) { return iequals(n, "content-length") || (own_id && iequals(n, "x-request-id")); },
+      [own_id, edits](std::string_view n) {
+        return iequals(n, "content-length") || (own_id && iequals(n, "x-request-id")) || (edits && edits->replaces(n));
+      },
       out);
   put_ops(ops, /*skip_add_host=*/false, out);
+  if (edits) put_edits(*edits, &resp.headers, &ops, out);
   if (own_id && !op_overrides(ops, "x-request-id") && safe_value(info.request_id))
     put_field("X-Request-ID", info.request_id, out);
 

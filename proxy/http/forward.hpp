@@ -5,6 +5,8 @@
 #include "config/spec.hpp"
 #include "http/message.hpp"
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -54,6 +56,31 @@ struct ResponseInfo {
                                 // kept connection is announced with "Connection: keep-alive".
 };
 
+// Header edits from edge policies, applied to a response after the route's header ops. Names are
+// lower-case; views must outlive the write (policy config, or the exchange's scratch).
+struct HeaderEdit {
+  enum class Kind : std::uint8_t {
+    set,          // replaces any field of that name
+    set_default,  // written only when the response has no field of that name
+    remove,       // drops every field of that name
+    vary,         // adds the name to Vary unless Vary already lists it
+  } kind;
+  std::string_view name;
+  std::string_view value;
+};
+struct HeaderEdits {
+  static constexpr std::size_t kMax = 32;
+  std::array<HeaderEdit, kMax> items{};
+  std::size_t count = 0;
+  void push(HeaderEdit e) {
+    if (count < kMax) items[count++] = e;
+  }
+  bool empty() const { return count == 0; }
+  void clear() { count = 0; }
+  // A field of this name from the upstream gives way (set or remove).
+  bool replaces(std::string_view name) const;
+};
+
 // Serializes the downstream response head into `out`: "HTTP/1.1 <status> <reason>\r\n", the
 // upstream's end-to-end headers minus hop-by-hop and Connection-named fields, `ops` applied,
 // "X-Request-ID", the framing (Content-Length as received; chunked re-encoded as
@@ -66,7 +93,9 @@ struct ResponseInfo {
 // The reason phrase is the upstream's, or the standard one when it sent none.
 // Ops naming hop-by-hop fields or Content-Length are ignored (here and in the request).
 void write_downstream_response(const ResponseHead& resp, const config::HeaderOps& ops, const ResponseInfo& info,
-                               std::string& out);
+                               std::string& out, const HeaderEdits* edits = nullptr);
+// The header lines `edits` add to a local response ("Name: value\r\n"; remove does nothing there).
+void append_edit_lines(const HeaderEdits& edits, std::string& out);
 
 // A complete local response (errors, redirects, direct responses):
 // status line, Content-Type (if body non-empty or content_type given), Content-Length,

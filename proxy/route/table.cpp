@@ -191,9 +191,9 @@ Match Table::match(std::string_view host, std::string_view path, std::string_vie
     if (!path_matches(r, path) || !method_matches(r, method)) continue;
     bool all = std::all_of(r.headers.begin(), r.headers.end(),
                            [&](const HeaderMatch& m) { return header_matches(m, headers); });
-    if (all) return Match{&r};
+    if (all) return Match{&r, &server->name};
   }
-  return {};
+  return Match{nullptr, &server->name};
 }
 
 }  // namespace rampart::route

@@ -8,6 +8,7 @@
 #pragma once
 #include "config/spec.hpp"
 #include "http/message.hpp"
+#include "policy/policy.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -51,6 +52,7 @@ struct Route {
   core::Duration read_timeout{};
   core::Duration send_timeout{};
   config::RetrySpec retry;
+  std::shared_ptr<const policy::Chain> policies;  // filled in by the snapshot builder (never null there)
   // Observability, filled in by the snapshot builder.
   std::uint32_t metrics_id = 0;        // observe::Metrics route id
   bool access_log = false;             // log this route's requests
@@ -65,7 +67,8 @@ struct Route {
 };
 
 struct Match {
-  const Route* route = nullptr;  // nullptr: no route (404)
+  const Route* route = nullptr;          // nullptr: no route (404)
+  const std::string* server = nullptr;   // the server (virtual host) the Host chose; nullptr: none
 };
 
 class Table {

@@ -20,6 +20,11 @@ struct ExchangeScratch {
   // Copies of what the access log prints from the request (only for logged exchanges: the head
   // bytes may be gone by the time the exchange ends).
   std::string log_method, log_host, log_path, log_query, log_user_agent, log_referer, log_flags;
+  // Edge policies: the request path (the head bytes are gone when the response comes), the
+  // response's media type, and the header edits the chain made.
+  std::string policy_path;
+  std::string media_type;
+  http::HeaderEdits edits;
 };
 
 // Per worker; not thread-safe.

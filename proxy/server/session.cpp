@@ -135,6 +135,7 @@ struct Session::Exchange {
   int upstream_status = 0;
   Clock::time_point upstream_start{}, upstream_end{};
   observe::FlagSet flags;
+  const policy::Chain* policies = nullptr;  // the route's (or, without a route, its server's) chain
   std::string_view error_headers;  // extra header lines of a local error response ("Name: value\r\n")
   std::string error_detail;        // a second line for a local error response's body
   bool log = false;  // this exchange goes to the access log (route setting and sampling)
@@ -503,6 +504,9 @@ awaitable<bool> Session::handle(Exchange& ex) {
   const route::Table* table = snap.table_for(listener_);
   route::Match m = table ? table->match(sc_->req.host, sc_->req.path, sc_->req.method_text, sc_->req.headers) : route::Match{};
   ex.route = m.route;
+  ex.policies = ex.route ? ex.route->policies.get() : snap.policies_of(m.server);
+  if (ex.policies && ex.policies->empty()) ex.policies = nullptr;
+  if (ex.policies) sc_->policy_path.assign(sc_->req.path);
   ex.log = ex.route ? ex.route->access_log && worker_.sample(ex.route->access_log_sample)
                     : snap.spec.access_log.enabled && worker_.sample(snap.spec.access_log.sample);
   if (ex.log) keep_for_log(ex);
@@ -552,6 +556,15 @@ awaitable<bool> Session::discard_request_body(Exchange& ex) {
 awaitable<bool> Session::send_local(Exchange& ex, int status, std::string_view content_type, std::string_view body,
                                     std::string_view extra_headers, bool keep_alive) {
   keep_alive = keep_alive && ex.request_body_done && !worker_.draining();
+  std::string with_policies;
+  if (ex.policies) {
+    policy::media_type(content_type.empty() && !body.empty() ? "text/plain" : content_type, sc_->media_type);
+    sc_->edits.clear();
+    ex.policies->on_response({status, sc_->media_type, sc_->policy_path, tls_ != nullptr}, sc_->edits);
+    with_policies.assign(extra_headers);
+    http::append_edit_lines(sc_->edits, with_policies);
+    extra_headers = with_policies;
+  }
   sc_->out.clear();
   http::write_local_response(status, content_type, body, extra_headers, sc_->request_id, keep_alive, ex.head, sc_->out);
   set_phase(Phase::client_write, ex.snap().defaults.send_timeout);
@@ -1363,7 +1376,17 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   sc_->out.clear();
   http::ResponseInfo rinfo{sc_->request_id, ex.keep_alive, ex.head, false};
   rinfo.client_http11 = ex.version_minor >= 1;
-  http::write_downstream_response(sc_->resp, route.response_headers, rinfo, sc_->out);
+  const http::HeaderEdits* edits = nullptr;
+  if (ex.policies) {
+    std::string_view content_type;
+    for (const auto& h : sc_->resp.headers)
+      if (http::iequals(h.name, "content-type")) content_type = h.value;
+    policy::media_type(content_type, sc_->media_type);
+    sc_->edits.clear();
+    ex.policies->on_response({sc_->resp.status, sc_->media_type, sc_->policy_path, tls_ != nullptr}, sc_->edits);
+    edits = &sc_->edits;
+  }
+  http::write_downstream_response(sc_->resp, route.response_headers, rinfo, sc_->out, edits);
   up->input.consume(sc_->resp.head_size);
   ex.status = sc_->resp.status;
   const bool complete = co_await stream_response_body(ex, *up, sc_->resp, chunk_to_client);

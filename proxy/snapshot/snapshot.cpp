@@ -144,7 +144,43 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
   if (!ok) return nullptr;
 
   auto upstream_index = [&](const std::string& name) { return index.at(name); };
+
+  // Policies: built once per snapshot by name; a server's chain, and each route's (the server's,
+  // minus `without` and minus kinds the route brings itself, then the route's own).
+  std::unordered_map<std::string, std::shared_ptr<const policy::Policy>> policies;
+  std::unordered_map<std::string, std::string> kind_of;
+  try {
+    for (const auto& p : spec.policies) {
+      policies[p.name] = policy::build(p);
+      kind_of[p.name] = p.kind();
+    }
+  } catch (const std::exception& e) {
+    diagnostics.push_back({{}, e.what(), "policies"});
+    return nullptr;
+  }
+  std::unordered_map<std::string, const config::ServerSpec*> server_spec;
+  for (const auto& s : spec.servers) {
+    server_spec[s.name] = &s;
+    auto chain = std::make_shared<policy::Chain>();
+    for (const auto& n : s.policies) chain->add(policies.at(n));
+    snap->server_policies[s.name] = std::move(chain);
+  }
+  auto route_chain = [&](const config::RouteSpec& rs, const std::string& server) {
+    auto chain = std::make_shared<policy::Chain>();
+    auto it = server_spec.find(server);
+    if (it != server_spec.end()) {
+      for (const auto& n : it->second->policies) {
+        if (std::find(rs.without.begin(), rs.without.end(), n) != rs.without.end()) continue;
+        const bool replaced = std::any_of(rs.policies.begin(), rs.policies.end(),
+                                          [&](const std::string& own) { return kind_of.at(own) == kind_of.at(n); });
+        if (!replaced) chain->add(policies.at(n));
+      }
+    }
+    for (const auto& n : rs.policies) chain->add(policies.at(n));
+    return chain;
+  };
   auto decorate = [&](const config::RouteSpec& rs, route::Route& r) {
+    r.policies = route_chain(rs, r.server_name);
     if (metrics) r.metrics_id = metrics->route_id(r.server_name, r.name);
     r.access_log = spec.access_log.enabled && rs.access_log.value_or(true);
     r.access_log_sample = rs.access_log_sample.value_or(spec.access_log.sample);

@@ -67,6 +67,13 @@ struct Snapshot {
   std::unordered_map<std::string, std::uint32_t> listener_metrics;  // listener name -> metrics id
   std::unordered_map<std::string, std::shared_ptr<const tls::ServerContext>> tls;  // TLS listeners only
   std::unordered_map<std::string, std::uint16_t> redirect_https;                  // listener -> https port
+  std::unordered_map<std::string, std::shared_ptr<const policy::Chain>> server_policies;  // server name -> chain
+
+  const policy::Chain* policies_of(const std::string* server) const {
+    if (!server) return nullptr;
+    auto it = server_policies.find(*server);
+    return it == server_policies.end() ? nullptr : it->second.get();
+  }
 
   const tls::ServerContext* tls_for(const std::string& listener) const {
     auto it = tls.find(listener);

@@ -1,0 +1,19 @@
+// security_headers: HSTS (TLS listeners only), CSP and the other browser security headers, each
+// set over the upstream's or only when the upstream sent none; and headers removed from every
+// response (Server, X-Powered-By). Applies to Rampart's own responses too (404, 502, ...).
+#pragma once
+#include "policy/policy.hpp"
+
+namespace rampart::policy {
+
+class SecurityHeaders final : public Policy {
+ public:
+  explicit SecurityHeaders(config::SecurityHeadersSpec spec) : spec_(std::move(spec)) {}
+  std::string_view kind() const override { return "security_headers"; }
+  void on_response(const ResponseContext& ctx, http::HeaderEdits& edits) const override;
+
+ private:
+  config::SecurityHeadersSpec spec_;
+};
+
+}  // namespace rampart::policy
