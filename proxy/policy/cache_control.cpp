@@ -1,6 +1,8 @@
 #include "policy/cache_control.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <iterator>
 
 namespace rampart::policy {
 
@@ -20,15 +22,33 @@ std::vector<config::CacheRuleSpec> CacheControl::spa_rules() {
   return rules;
 }
 
+bool CacheControl::hashed_asset(std::string_view path) {
+  static constexpr std::string_view kExtensions[] = {"js",  "mjs", "css", "map", "woff", "woff2", "ttf",  "otf", "eot",
+                                                     "png", "jpg", "jpeg", "gif", "svg", "webp", "avif", "ico", "wasm"};
+  const auto dot = path.rfind('.');
+  if (dot == std::string_view::npos || dot == 0) return false;
+  const std::string_view ext = path.substr(dot + 1);
+  if (std::find(std::begin(kExtensions), std::end(kExtensions), ext) == std::end(kExtensions)) return false;
+  std::size_t hex = 0;
+  std::size_t i = dot;
+  while (i > 0 && std::isxdigit(static_cast<unsigned char>(path[i - 1]))) {
+    --i;
+    ++hex;
+  }
+  return hex >= 8 && i > 0 && (path[i - 1] == '.' || path[i - 1] == '-');
+}
+
 CacheControl::CacheControl(const config::CacheControlSpec& spec) {
-  auto add = [&](const config::CacheRuleSpec& r) {
-    Rule rule{r, std::nullopt};
-    if (r.path_regex) rule.path_re.emplace(*r.path_regex, std::regex::ECMAScript | std::regex::optimize);
+  auto add = [&](const config::CacheRuleSpec& r, bool hashed) {
+    Rule rule{r, std::nullopt, hashed};
+    if (r.path_regex && !hashed) rule.path_re.emplace(*r.path_regex, std::regex::ECMAScript | std::regex::optimize);
     rules_.push_back(std::move(rule));
   };
-  for (const auto& r : spec.rules) add(r);
-  if (spec.preset == "spa")
-    for (const auto& r : spa_rules()) add(r);
+  for (const auto& r : spec.rules) add(r, false);
+  if (spec.preset == "spa") {
+    const auto preset = spa_rules();
+    for (std::size_t i = 0; i < preset.size(); ++i) add(preset[i], i == 1);  // [1]: the hashed assets
+  }
 }
 
 bool CacheControl::matches(const Rule& r, const ResponseContext& ctx) const {
@@ -47,6 +67,7 @@ bool CacheControl::matches(const Rule& r, const ResponseContext& ctx) const {
       std::none_of(s.content_types.begin(), s.content_types.end(),
                    [&](const std::string& t) { return !ctx.content_type.empty() && ctx.content_type.starts_with(t); }))
     return false;
+  if (r.hashed_asset && !hashed_asset(ctx.path)) return false;
   if (r.path_re && !std::regex_search(ctx.path.begin(), ctx.path.end(), *r.path_re)) return false;
   return true;
 }

@@ -19,11 +19,15 @@ class CacheControl final : public Policy {
 
   // The rules the `spa` preset adds.
   static std::vector<config::CacheRuleSpec> spa_rules();
+  // The spa preset's hashed-asset test, without a regex (it runs on most static requests): the
+  // file name ends in [.-]<8+ hex digits>.<asset extension>.
+  static bool hashed_asset(std::string_view path);
 
  private:
   struct Rule {
     config::CacheRuleSpec spec;
     std::optional<std::regex> path_re;
+    bool hashed_asset = false;  // the spa preset's asset rule: hashed_asset() instead of the regex
   };
   bool matches(const Rule& r, const ResponseContext& ctx) const;
   std::vector<Rule> rules_;
