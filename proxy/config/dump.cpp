@@ -175,6 +175,19 @@ void emit_policy(YAML::Emitter& out, const PolicySpec& p) {
     }
     out << YAML::EndSeq << YAML::EndMap;
   }
+  if (p.cors) {
+    const CorsSpec& c = *p.cors;
+    out << YAML::Key << "cors" << YAML::Value << YAML::BeginMap;
+    std::vector<std::string> origins = c.origins;
+    if (c.any_origin) origins.insert(origins.begin(), "*");
+    emit_string_list(out, "allow_origins", origins);
+    emit_string_list(out, "allow_methods", c.methods);
+    emit_string_list(out, "allow_headers", c.headers);
+    emit_string_list(out, "expose_headers", c.expose_headers);
+    out << YAML::Key << "allow_credentials" << YAML::Value << c.credentials;
+    if (c.max_age) out << YAML::Key << "max_age" << YAML::Value << format_duration(*c.max_age);
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
 }
 

@@ -174,12 +174,59 @@ CacheControlSpec parse_cache_control(Reader& r, const Value& v) {
   return c;
 }
 
+CorsSpec parse_cors(Reader& r, const Value& v) {
+  CorsSpec c;
+  MapView m(r, v, {"allow_origins", "allow_methods", "allow_headers", "expose_headers", "allow_credentials", "max_age"});
+  if (!m.ok()) return c;
+  if (auto x = m.require("allow_origins")) {
+    if (auto items = read_string_or_list(r, *x)) {
+      for (const Value& item : *items) {
+        auto s = read_nonempty_string(r, item);
+        if (!s) continue;
+        if (*s == "*") {
+          c.any_origin = true;
+          continue;
+        }
+        const auto scheme = s->find("://");
+        const bool ok = (s->starts_with("http://") || s->starts_with("https://")) && scheme != std::string::npos &&
+                        s->size() > scheme + 3 && s->back() != '/' &&
+                        s->find('/', scheme + 3) == std::string::npos && s->find('*', scheme + 4) == std::string::npos;
+        if (!ok) r.error(item.mark, item.path, "expected an origin like https://app.example.com or https://*.example.com, or \"*\"");
+        else c.origins.push_back(to_lower(*s));
+      }
+    }
+  }
+  auto tokens = [&](const char* key, std::vector<std::string>& out, bool upper) {
+    if (auto x = m.get(key)) {
+      if (auto items = read_string_or_list(r, *x)) {
+        out.clear();
+        for (const Value& item : *items) {
+          auto s = read_nonempty_string(r, item);
+          if (!s) continue;
+          if (*s != "*" && !is_token(*s)) r.error(item.mark, item.path, "bad token '" + *s + "'");
+          else out.push_back(upper ? to_upper(*s) : *s);
+        }
+      }
+    }
+  };
+  tokens("allow_methods", c.methods, true);
+  tokens("allow_headers", c.headers, false);
+  tokens("expose_headers", c.expose_headers, false);
+  assign(m, "allow_credentials", c.credentials, [&](const Value& x) { return read_bool(r, x); });
+  assign(m, "max_age", c.max_age, [&](const Value& x) { return read_duration(r, x); });
+  if (c.credentials && c.any_origin)
+    r.error(v.mark, v.path, "allow_origins \"*\" cannot go with allow_credentials (browsers refuse it): list the origins");
+  if (c.credentials && std::find(c.headers.begin(), c.headers.end(), "*") != c.headers.end())
+    r.error(v.mark, v.path, "allow_headers \"*\" cannot go with allow_credentials: list the headers");
+  return c;
+}
+
 }  // namespace
 
 PolicySpec parse_policy(Reader& r, const Value& v, Xref& x) {
   PolicySpec p;
   p.mark = r.mark(v.mark);
-  MapView m(r, v, {"name", "security_headers", "cache_control"});
+  MapView m(r, v, {"name", "security_headers", "cache_control", "cors"});
   if (!m.ok()) {
     x.policy_names.push_back(Site{});
     return p;
@@ -194,8 +241,12 @@ PolicySpec parse_policy(Reader& r, const Value& v, Xref& x) {
     kinds.push_back("cache_control");
     p.cache_control = parse_cache_control(r, *c);
   }
+  if (auto c = m.get("cors")) {
+    kinds.push_back("cors");
+    p.cors = parse_cors(r, *c);
+  }
   if (kinds.size() != 1)
-    r.error(v.mark, v.path, "a policy needs exactly one kind: security_headers or cache_control");
+    r.error(v.mark, v.path, "a policy needs exactly one kind: security_headers, cache_control or cors");
   return p;
 }
 

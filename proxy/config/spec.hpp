@@ -164,13 +164,26 @@ struct CacheControlSpec {
   bool operator==(const CacheControlSpec&) const = default;
 };
 
+// CORS: which origins a browser may call from, and what they may send and read.
+struct CorsSpec {
+  bool any_origin = false;                 // allow_origins: "*"
+  std::vector<std::string> origins;        // exact ("https://app.example.com") or "https://*.example.com"
+  std::vector<std::string> methods{"GET", "HEAD", "POST"};
+  std::vector<std::string> headers;        // request headers allowed ("*": any, without credentials)
+  std::vector<std::string> expose_headers;
+  bool credentials = false;
+  std::optional<Duration> max_age;
+  bool operator==(const CorsSpec&) const = default;
+};
+
 struct PolicySpec {
   Mark mark;
   std::string name;
   // Exactly one kind:
   std::optional<SecurityHeadersSpec> security_headers;
   std::optional<CacheControlSpec> cache_control;
-  std::string kind() const { return security_headers ? "security_headers" : "cache_control"; }
+  std::optional<CorsSpec> cors;
+  std::string kind() const { return security_headers ? "security_headers" : cache_control ? "cache_control" : "cors"; }
 };
 
 // Retries of a proxied request, each on a different endpoint when the pool has one.

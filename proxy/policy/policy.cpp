@@ -1,6 +1,7 @@
 #include "policy/policy.hpp"
 
 #include "policy/cache_control.hpp"
+#include "policy/cors.hpp"
 #include "policy/security_headers.hpp"
 
 #include <cctype>
@@ -18,6 +19,7 @@ std::vector<std::string> Chain::kinds() const {
 std::shared_ptr<const Policy> build(const config::PolicySpec& spec) {
   if (spec.security_headers) return std::make_shared<SecurityHeaders>(*spec.security_headers);
   if (spec.cache_control) return std::make_shared<CacheControl>(*spec.cache_control);
+  if (spec.cors) return std::make_shared<Cors>(*spec.cors);
   throw std::runtime_error("policy '" + spec.name + "' has no kind");
 }
 

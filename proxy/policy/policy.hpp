@@ -3,7 +3,7 @@
 // it says `without`, and minus those of a kind it brings itself), then its own.
 //
 // This file: the interface, the chain, and the factory table (kind -> builder). One file pair
-// per policy: security_headers, cache_control.
+// per policy: security_headers, cache_control, cors.
 #pragma once
 #include "config/spec.hpp"
 #include "http/forward.hpp"
@@ -15,19 +15,32 @@
 
 namespace rampart::policy {
 
+// What the request policies see. Views valid during the call.
+struct RequestContext {
+  std::string_view method;            // as received
+  std::string_view path;
+  std::string_view origin;            // Origin ("" if none)
+  std::string_view preflight_method;  // Access-Control-Request-Method ("" if none)
+};
+
 // What the response policies see of an exchange. Views valid during the call.
 struct ResponseContext {
   int status = 0;
   std::string_view content_type;  // the response's media type, lower-case, without parameters ("" if none)
   std::string_view path;          // the request path (no query)
   bool tls = false;               // the listener terminates TLS
+  std::string_view origin = {};   // the request's Origin ("" if none)
+  bool preflight = false;         // a CORS preflight answered at the edge
 };
 
 class Policy {
  public:
   virtual ~Policy() = default;
   virtual std::string_view kind() const = 0;
-  // Adds header edits for this response (views into the policy's own config).
+  // Before routing to the upstream: a status to answer with at the edge (the response hooks
+  // still run on that answer), or 0 to go on.
+  virtual int on_request(const RequestContext&) const { return 0; }
+  // Adds header edits for this response (views into the policy's own config, or the context's).
   virtual void on_response(const ResponseContext& ctx, http::HeaderEdits& edits) const = 0;
 };
 
@@ -35,6 +48,11 @@ class Chain {
  public:
   void add(std::shared_ptr<const Policy> p) { policies_.push_back(std::move(p)); }
   bool empty() const { return policies_.empty(); }
+  int on_request(const RequestContext& ctx) const {
+    for (const auto& p : policies_)
+      if (int status = p->on_request(ctx)) return status;
+    return 0;
+  }
   void on_response(const ResponseContext& ctx, http::HeaderEdits& edits) const {
     for (const auto& p : policies_) p->on_response(ctx, edits);
   }

@@ -23,6 +23,7 @@ struct ExchangeScratch {
   // Edge policies: the request path (the head bytes are gone when the response comes), the
   // response's media type, and the header edits the chain made.
   std::string policy_path;
+  std::string origin;  // the request's Origin (CORS)
   std::string media_type;
   http::HeaderEdits edits;
 };

@@ -136,6 +136,8 @@ struct Session::Exchange {
   Clock::time_point upstream_start{}, upstream_end{};
   observe::FlagSet flags;
   const policy::Chain* policies = nullptr;  // the route's (or, without a route, its server's) chain
+  bool preflight = false;                   // a CORS preflight answered at the edge
+  int preflight_status = 0;                 // a request policy's answer (0: none)
   std::string_view error_headers;  // extra header lines of a local error response ("Name: value\r\n")
   std::string error_detail;        // a second line for a local error response's body
   bool log = false;  // this exchange goes to the access log (route setting and sampling)
@@ -506,10 +508,28 @@ awaitable<bool> Session::handle(Exchange& ex) {
   ex.route = m.route;
   ex.policies = ex.route ? ex.route->policies.get() : snap.policies_of(m.server);
   if (ex.policies && ex.policies->empty()) ex.policies = nullptr;
-  if (ex.policies) sc_->policy_path.assign(sc_->req.path);
+  if (ex.policies) {
+    sc_->policy_path.assign(sc_->req.path);
+    sc_->origin.clear();
+    std::string_view preflight_method;
+    for (const auto& h : sc_->req.headers) {
+      if (http::iequals(h.name, "origin")) sc_->origin.assign(h.value);
+      else if (http::iequals(h.name, "access-control-request-method")) preflight_method = h.value;
+    }
+    ex.preflight_status = ex.policies->on_request({sc_->req.method_text, sc_->req.path, sc_->origin, preflight_method});
+  }
   ex.log = ex.route ? ex.route->access_log && worker_.sample(ex.route->access_log_sample)
                     : snap.spec.access_log.enabled && worker_.sample(snap.spec.access_log.sample);
   if (ex.log) keep_for_log(ex);
+  if (ex.preflight_status) {
+    // Answered at the edge (a CORS preflight): the policies' response hooks add the headers.
+    ex.preflight = true;
+    ex.flags.set(observe::Flag::LR);
+    std::string extra;
+    if (ex.route) append_header_lines(ex.route->response_headers, extra);
+    if (!co_await discard_request_body(ex)) co_return false;
+    co_return co_await send_local(ex, ex.preflight_status, {}, {}, extra, ex.keep_alive);
+  }
   if (!ex.route) {
     ex.flags.set(observe::Flag::NR);
     if (!co_await discard_request_body(ex)) co_return false;
@@ -560,7 +580,8 @@ awaitable<bool> Session::send_local(Exchange& ex, int status, std::string_view c
   if (ex.policies) {
     policy::media_type(content_type.empty() && !body.empty() ? "text/plain" : content_type, sc_->media_type);
     sc_->edits.clear();
-    ex.policies->on_response({status, sc_->media_type, sc_->policy_path, tls_ != nullptr}, sc_->edits);
+    ex.policies->on_response({status, sc_->media_type, sc_->policy_path, tls_ != nullptr, sc_->origin, ex.preflight},
+                             sc_->edits);
     with_policies.assign(extra_headers);
     http::append_edit_lines(sc_->edits, with_policies);
     extra_headers = with_policies;
@@ -1383,7 +1404,8 @@ awaitable<bool> Session::proxy(Exchange& ex) {
       if (http::iequals(h.name, "content-type")) content_type = h.value;
     policy::media_type(content_type, sc_->media_type);
     sc_->edits.clear();
-    ex.policies->on_response({sc_->resp.status, sc_->media_type, sc_->policy_path, tls_ != nullptr}, sc_->edits);
+    ex.policies->on_response(
+        {sc_->resp.status, sc_->media_type, sc_->policy_path, tls_ != nullptr, sc_->origin, false}, sc_->edits);
     edits = &sc_->edits;
   }
   http::write_downstream_response(sc_->resp, route.response_headers, rinfo, sc_->out, edits);

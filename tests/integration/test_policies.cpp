@@ -26,6 +26,8 @@ policies:
       remove: [server, x-powered-by]
   - name: spa
     cache_control: {preset: spa}
+  - name: api-cors
+    cors: {allow_origins: ["https://app.example.com", "https://*.example.org"], allow_methods: [GET, POST, DELETE], allow_headers: [Content-Type, Authorization], expose_headers: [X-Request-ID], allow_credentials: true, max_age: 10m}
   - name: short
     cache_control: {rules: [{value: "private, max-age=10", statuses: [200], vary: [Authorization, Accept-Encoding]}]}
 servers:
@@ -33,7 +35,7 @@ servers:
     hosts: ["*"]
     policies: [secure, spa]
     routes:
-      - {name: api, path: /api/, upstream: web}
+      - {name: api, path: /api/, upstream: web, policies: [api-cors]}
       - {name: private, path: /private/, upstream: web, rewrite_prefix: /, policies: [short]}
       - {name: raw, path: /raw/, upstream: web, rewrite_prefix: /, without: [secure]}
       - {name: down, path: /down/, upstream: dead}
@@ -105,6 +107,41 @@ TEST_CASE("policies: the spa cache-control preset and a route's own cache rule")
   CHECK(priv.header("cache-control") == std::optional<std::string>("private, max-age=10"));
   CHECK(priv.header_count("vary") == 2);  // Accept-Encoding (the upstream's) and Authorization
   CHECK(priv.header("x-frame-options") == std::optional<std::string>("DENY"));  // secure still inherited
+}
+
+TEST_CASE("policies: CORS preflights answered at the edge, headers for allowed origins only") {
+  Upstream web("web");
+  Proxy p(subst(policies_config, {{"WEB", web.address()}, {"DEAD", "127.0.0.1:" + std::to_string(closed_port())}}));
+  const auto port = p.port("http");
+  const auto before = std::stoull(upstream_stats(web).at("requests"));
+
+  Response pre = fetch(port, request("OPTIONS", "/api/items", "Origin: https://app.example.com\r\n"
+                                                              "Access-Control-Request-Method: DELETE\r\n"
+                                                              "Access-Control-Request-Headers: authorization\r\n"));
+  REQUIRE_RESPONSE(pre);
+  CHECK(pre.status == 204);
+  CHECK(pre.header("access-control-allow-origin") == std::optional<std::string>("https://app.example.com"));
+  CHECK(pre.header("access-control-allow-methods") == std::optional<std::string>("GET, POST, DELETE"));
+  CHECK(pre.header("access-control-allow-headers") == std::optional<std::string>("Content-Type, Authorization"));
+  CHECK(pre.header("access-control-allow-credentials") == std::optional<std::string>("true"));
+  CHECK(pre.header("access-control-max-age") == std::optional<std::string>("600"));
+  CHECK(pre.header("vary") == std::optional<std::string>("Origin"));
+  CHECK(pre.header("x-frame-options") == std::optional<std::string>("DENY"));  // the server's policies too
+
+  Response denied = fetch(port, request("OPTIONS", "/api/items", "Origin: https://evil.test\r\n"
+                                                                 "Access-Control-Request-Method: DELETE\r\n"));
+  CHECK(denied.status == 204);
+  CHECK_FALSE(denied.header("access-control-allow-origin"));
+  CHECK(std::stoull(upstream_stats(web).at("requests")) == before);  // no preflight reached the upstream
+
+  Response actual = get(port, "/api/items", "Origin: https://a.example.org\r\n");
+  REQUIRE_RESPONSE(actual);
+  CHECK(actual.status == 200);
+  CHECK(actual.header("access-control-allow-origin") == std::optional<std::string>("https://a.example.org"));
+  CHECK(actual.header("access-control-expose-headers") == std::optional<std::string>("X-Request-ID"));
+  Response other = get(port, "/api/items", "Origin: https://evil.test\r\n");
+  CHECK_FALSE(other.header("access-control-allow-origin"));
+  CHECK_FALSE(get(port, "/page", "Origin: https://app.example.com\r\n").header("access-control-allow-origin"));  // not on this route
 }
 
 TEST_CASE("policies: HSTS only on TLS listeners") {

@@ -77,6 +77,18 @@ TEST_CASE("policies: every key is read, and the dump loads back equal", "[config
   CHECK(b.servers[0].routes[0].without == a.servers[0].routes[0].without);
 }
 
+TEST_CASE("policies: CORS with any origin and credentials is a config error", "[config][policy][errors]") {
+  CHECK(errors_of("listeners: [{name: l, address: \"127.0.0.1:0\"}]\n"
+                  "policies: [{name: c, cors: {allow_origins: \"*\", allow_credentials: true}}]\n"
+                  "servers: [{name: s, hosts: [\"*\"], routes: [{respond: {}}]}]\n") ==
+        std::vector<std::string>{"t.yaml:2:28: error: allow_origins \"*\" cannot go with allow_credentials (browsers "
+                                 "refuse it): list the origins [policies[0].cors]"});
+  CHECK(errors_of("listeners: [{name: l, address: \"127.0.0.1:0\"}]\n"
+                  "policies: [{name: c, cors: {allow_origins: [\"https://a.test/\", \"ftp://b.test\"]}}]\n"
+                  "servers: [{name: s, hosts: [\"*\"], routes: [{respond: {}}]}]\n")
+            .size() == 2);
+}
+
 TEST_CASE("policies: references and merge rules are checked", "[config][policy][errors]") {
   CHECK(errors_of(policies + "servers: [{name: s, hosts: [\"*\"], policies: [secc], routes: [{upstream: u}]}]\n") ==
         std::vector<std::string>{"t.yaml:17:46: error: unknown policy 'secc' (did you mean 'sec'?) [servers[0].policies[0]]"});
@@ -89,7 +101,7 @@ TEST_CASE("policies: references and merge rules are checked", "[config][policy][
   CHECK(errors_of("listeners: [{name: l, address: \"127.0.0.1:0\"}]\npolicies: [{name: x}]\n"
                   "servers: [{name: s, hosts: [\"*\"], routes: [{respond: {}}]}]\n") ==
         std::vector<std::string>{
-            "t.yaml:2:12: error: a policy needs exactly one kind: security_headers or cache_control [policies[0]]"});
+            "t.yaml:2:12: error: a policy needs exactly one kind: security_headers, cache_control or cors [policies[0]]"});
   CHECK(errors_of("listeners: [{name: l, address: \"127.0.0.1:0\"}]\npolicies: [{name: x, cache_control: {}}]\n"
                   "servers: [{name: s, hosts: [\"*\"], routes: [{respond: {}}]}]\n") ==
         std::vector<std::string>{"t.yaml:2:37: error: cache_control needs rules or a preset [policies[0].cache_control]"});
