@@ -112,10 +112,18 @@ error_code Stream::ssl_error(int ret) {
   return error_code(static_cast<int>(err), asio::error::get_ssl_category());
 }
 
+// OpenSSL's error queue is per thread, and other connections of this worker run while a coroutine
+// waits: every outcome is read from it before the next co_await.
 asio::awaitable<error_code> Stream::handshake() {
   for (;;) {
     ERR_clear_error();
     const int r = SSL_do_handshake(ssl_);
+    bool want_read = false;
+    error_code failure;
+    if (r != 1) {
+      if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) want_read = true;
+      else failure = ssl_error(r);
+    }
     // Whatever it produced goes out first: the server's flight, tickets, or the alert of a failure.
     if (!out_.empty()) {
       const auto ec = co_await flush();
@@ -125,11 +133,8 @@ asio::awaitable<error_code> Stream::handshake() {
       in_.release_if_empty();
       co_return error_code{};
     }
-    if (SSL_get_error(ssl_, r) == SSL_ERROR_WANT_READ) {
-      if (auto ec = co_await fill()) co_return ec;
-      continue;
-    }
-    co_return ssl_error(r);
+    if (!want_read) co_return failure;
+    if (auto ec = co_await fill()) co_return ec;
   }
 }
 
@@ -139,17 +144,15 @@ asio::awaitable<std::tuple<error_code, std::size_t>> Stream::read_some(asio::mut
     std::size_t got = 0;
     const int r = SSL_read_ex(ssl_, b.data(), b.size(), &got);
     const int e = r == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl_, r);
+    const error_code failure = r == 1 || e == SSL_ERROR_WANT_READ ? error_code{} : ssl_error(r);
     // Post-handshake messages may make OpenSSL answer (key updates); send that unless a write is
     // already sending (it takes what is in out_ along).
     if (!out_.empty() && !flushing_) {
       if (auto ec = co_await flush()) co_return std::tuple{ec, std::size_t{0}};
     }
     if (r == 1) co_return std::tuple{error_code{}, got};
-    if (e == SSL_ERROR_WANT_READ) {
-      if (auto ec = co_await fill()) co_return std::tuple{ec, std::size_t{0}};
-      continue;
-    }
-    co_return std::tuple{ssl_error(r), std::size_t{0}};
+    if (e != SSL_ERROR_WANT_READ) co_return std::tuple{failure, std::size_t{0}};
+    if (auto ec = co_await fill()) co_return std::tuple{ec, std::size_t{0}};
   }
 }
 
