@@ -188,6 +188,21 @@ void emit_policy(YAML::Emitter& out, const PolicySpec& p) {
     if (c.max_age) out << YAML::Key << "max_age" << YAML::Value << format_duration(*c.max_age);
     out << YAML::EndMap;
   }
+  if (p.access) {
+    const AccessSpec& a = *p.access;
+    auto cidrs = [&](const char* key, const std::vector<core::Cidr>& list) {
+      std::vector<std::string> text;
+      for (const auto& c : list) text.push_back(c.str());
+      emit_string_list(out, key, text);
+    };
+    out << YAML::Key << "access" << YAML::Value << YAML::BeginMap;
+    cidrs("allow", a.allow);
+    cidrs("deny", a.deny);
+    emit_string_list(out, "methods", a.methods);
+    emit_string_list(out, "deny_paths", a.deny_paths);
+    out << YAML::Key << "deny_status" << YAML::Value << a.deny_status;
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
 }
 

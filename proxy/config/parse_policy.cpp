@@ -221,12 +221,59 @@ CorsSpec parse_cors(Reader& r, const Value& v) {
   return c;
 }
 
+AccessSpec parse_access(Reader& r, const Value& v) {
+  AccessSpec a;
+  MapView m(r, v, {"allow", "deny", "methods", "deny_paths", "deny_status"});
+  if (!m.ok()) return a;
+  auto cidrs = [&](const char* key, std::vector<core::Cidr>& out) {
+    if (auto x = m.get(key)) {
+      if (auto items = read_string_or_list(r, *x)) {
+        for (const Value& item : *items) {
+          auto s = read_string(r, item);
+          if (!s) continue;
+          if (auto c = core::parse_cidr(*s)) out.push_back(*c);
+          else r.error(item.mark, item.path, "bad CIDR '" + *s + "' (expected like 10.0.0.0/8 or fd00::/8)");
+        }
+      }
+    }
+  };
+  cidrs("allow", a.allow);
+  cidrs("deny", a.deny);
+  if (auto x = m.get("methods")) {
+    if (auto items = read_string_or_list(r, *x)) {
+      for (const Value& item : *items) {
+        auto s = read_nonempty_string(r, item);
+        if (s && is_token(*s)) a.methods.push_back(to_upper(*s));
+        else if (s) r.error(item.mark, item.path, "bad HTTP method '" + *s + "'");
+      }
+    }
+  }
+  if (auto x = m.get("deny_paths")) {
+    if (auto items = read_string_or_list(r, *x)) {
+      for (const Value& item : *items) {
+        auto s = read_nonempty_string(r, item);
+        if (!s) continue;
+        if (s->front() != '/' || s->find_first_of("?#%") != std::string::npos)
+          r.error(item.mark, item.path, "expected a plain path like /.git (no query, no percent-encoding)");
+        else
+          a.deny_paths.push_back(s->size() > 1 && s->back() == '/' ? s->substr(0, s->size() - 1) : *s);
+      }
+    }
+  }
+  if (auto x = m.get("deny_status")) {
+    if (auto n = read_uint(r, *x, 403, 404)) a.deny_status = static_cast<int>(*n);
+  }
+  if (a.allow.empty() && a.deny.empty() && a.methods.empty() && a.deny_paths.empty())
+    r.error(v.mark, v.path, "access needs at least one of allow, deny, methods, deny_paths");
+  return a;
+}
+
 }  // namespace
 
 PolicySpec parse_policy(Reader& r, const Value& v, Xref& x) {
   PolicySpec p;
   p.mark = r.mark(v.mark);
-  MapView m(r, v, {"name", "security_headers", "cache_control", "cors"});
+  MapView m(r, v, {"name", "security_headers", "cache_control", "cors", "access"});
   if (!m.ok()) {
     x.policy_names.push_back(Site{});
     return p;
@@ -245,8 +292,12 @@ PolicySpec parse_policy(Reader& r, const Value& v, Xref& x) {
     kinds.push_back("cors");
     p.cors = parse_cors(r, *c);
   }
+  if (auto a = m.get("access")) {
+    kinds.push_back("access");
+    p.access = parse_access(r, *a);
+  }
   if (kinds.size() != 1)
-    r.error(v.mark, v.path, "a policy needs exactly one kind: security_headers, cache_control or cors");
+    r.error(v.mark, v.path, "a policy needs exactly one kind: security_headers, cache_control, cors or access");
   return p;
 }
 

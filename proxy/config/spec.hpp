@@ -176,6 +176,25 @@ struct CorsSpec {
   bool operator==(const CorsSpec&) const = default;
 };
 
+// Access control: who may send what where. Denials answer `deny_status` at the edge.
+struct AccessSpec {
+  std::vector<core::Cidr> allow;           // non-empty: only clients in these
+  std::vector<core::Cidr> deny;            // checked first
+  std::vector<std::string> methods;        // non-empty: other methods get 405
+  std::vector<std::string> deny_paths;     // path prefixes (whole segments), matched on the normalised path
+  int deny_status = 403;                   // 403 or 404 (hide that the path exists)
+  bool operator==(const AccessSpec& o) const {
+    auto same = [](const std::vector<core::Cidr>& a, const std::vector<core::Cidr>& b) {
+      if (a.size() != b.size()) return false;
+      for (std::size_t i = 0; i < a.size(); ++i)
+        if (!(a[i].base == b[i].base) || a[i].prefix != b[i].prefix) return false;
+      return true;
+    };
+    return same(allow, o.allow) && same(deny, o.deny) && methods == o.methods && deny_paths == o.deny_paths &&
+           deny_status == o.deny_status;
+  }
+};
+
 struct PolicySpec {
   Mark mark;
   std::string name;
@@ -183,7 +202,10 @@ struct PolicySpec {
   std::optional<SecurityHeadersSpec> security_headers;
   std::optional<CacheControlSpec> cache_control;
   std::optional<CorsSpec> cors;
-  std::string kind() const { return security_headers ? "security_headers" : cache_control ? "cache_control" : "cors"; }
+  std::optional<AccessSpec> access;
+  std::string kind() const {
+    return security_headers ? "security_headers" : cache_control ? "cache_control" : cors ? "cors" : "access";
+  }
 };
 
 // Retries of a proxied request, each on a different endpoint when the pool has one.

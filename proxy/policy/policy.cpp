@@ -1,5 +1,6 @@
 #include "policy/policy.hpp"
 
+#include "policy/access.hpp"
 #include "policy/cache_control.hpp"
 #include "policy/cors.hpp"
 #include "policy/security_headers.hpp"
@@ -20,6 +21,7 @@ std::shared_ptr<const Policy> build(const config::PolicySpec& spec) {
   if (spec.security_headers) return std::make_shared<SecurityHeaders>(*spec.security_headers);
   if (spec.cache_control) return std::make_shared<CacheControl>(*spec.cache_control);
   if (spec.cors) return std::make_shared<Cors>(*spec.cors);
+  if (spec.access) return std::make_shared<Access>(*spec.access);
   throw std::runtime_error("policy '" + spec.name + "' has no kind");
 }
 

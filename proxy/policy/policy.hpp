@@ -3,7 +3,7 @@
 // it says `without`, and minus those of a kind it brings itself), then its own.
 //
 // This file: the interface, the chain, and the factory table (kind -> builder). One file pair
-// per policy: security_headers, cache_control, cors.
+// per policy: security_headers, cache_control, cors, access.
 #pragma once
 #include "config/spec.hpp"
 #include "http/forward.hpp"
@@ -21,6 +21,7 @@ struct RequestContext {
   std::string_view path;
   std::string_view origin;            // Origin ("" if none)
   std::string_view preflight_method;  // Access-Control-Request-Method ("" if none)
+  const core::IpAddress* client = nullptr;  // the client (after trusted X-Forwarded-For); null if unknown
 };
 
 // What the response policies see of an exchange. Views valid during the call.

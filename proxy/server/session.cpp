@@ -137,7 +137,7 @@ struct Session::Exchange {
   observe::FlagSet flags;
   const policy::Chain* policies = nullptr;  // the route's (or, without a route, its server's) chain
   bool preflight = false;                   // a CORS preflight answered at the edge
-  int preflight_status = 0;                 // a request policy's answer (0: none)
+  int preflight_status = 0;                 // a request policy's answer at the edge (0: none)
   std::string_view error_headers;  // extra header lines of a local error response ("Name: value\r\n")
   std::string error_detail;        // a second line for a local error response's body
   bool log = false;  // this exchange goes to the access log (route setting and sampling)
@@ -516,14 +516,17 @@ awaitable<bool> Session::handle(Exchange& ex) {
       if (http::iequals(h.name, "origin")) sc_->origin.assign(h.value);
       else if (http::iequals(h.name, "access-control-request-method")) preflight_method = h.value;
     }
-    ex.preflight_status = ex.policies->on_request({sc_->req.method_text, sc_->req.path, sc_->origin, preflight_method});
+    const auto client = policy_client(snap);
+    ex.preflight_status = ex.policies->on_request(
+        {sc_->req.method_text, sc_->req.path, sc_->origin, preflight_method, client ? &*client : nullptr});
+    ex.preflight = ex.preflight_status == 204 && sc_->req.method == http::Method::options && !sc_->origin.empty() &&
+                   !preflight_method.empty();
   }
   ex.log = ex.route ? ex.route->access_log && worker_.sample(ex.route->access_log_sample)
                     : snap.spec.access_log.enabled && worker_.sample(snap.spec.access_log.sample);
   if (ex.log) keep_for_log(ex);
   if (ex.preflight_status) {
-    // Answered at the edge (a CORS preflight): the policies' response hooks add the headers.
-    ex.preflight = true;
+    // Answered at the edge (a CORS preflight, an access denial): the response hooks add headers.
     ex.flags.set(observe::Flag::LR);
     std::string extra;
     if (ex.route) append_header_lines(ex.route->response_headers, extra);
@@ -954,6 +957,30 @@ std::string_view cookie_value(std::string_view header, std::string_view name) {
 }
 
 }  // namespace
+
+// The client for policies: the peer, or, when the peer is a trusted proxy, the rightmost address
+// of X-Forwarded-For that is not one of the trusted proxies (what they vouch for, and no further).
+std::optional<core::IpAddress> Session::policy_client(const snapshot::Snapshot& snap) const {
+  std::optional<core::IpAddress> client = core::parse_ip(client_ip_);
+  if (!client || !client_trusted_) return client;
+  const auto& headers = sc_->req.headers;
+  for (auto h = headers.rbegin(); h != headers.rend(); ++h) {
+    if (!http::iequals(h->name, "x-forwarded-for")) continue;
+    std::string_view list = h->value;
+    while (!list.empty()) {
+      const auto comma = list.rfind(',');
+      std::string_view item = comma == std::string_view::npos ? list : list.substr(comma + 1);
+      list = comma == std::string_view::npos ? std::string_view{} : list.substr(0, comma);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      auto ip = core::parse_ip(item);
+      if (!ip) return client;  // garbage: stop at the last address we could read
+      client = ip;
+      if (!snap.is_trusted(*ip)) return client;
+    }
+  }
+  return client;
+}
 
 // The request's balancing key for the hash policy (a missing header or cookie falls back to the
 // client address, so such clients still stick to one endpoint).

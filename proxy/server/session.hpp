@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -79,6 +80,7 @@ class Session {
                                                  upstream::ConnectionPtr& pooled);
   boost::asio::awaitable<bool> overflow(Exchange& ex, observe::WorkerMetrics::Overflow reason);
   std::uint64_t balance_hash(const config::HashKeySpec& key) const;
+  std::optional<core::IpAddress> policy_client(const snapshot::Snapshot& snap) const;
   boost::asio::awaitable<int> send_request_body(Exchange& ex, upstream::Connection& up);
   boost::asio::awaitable<bool> stream_response_body(Exchange& ex, upstream::Connection& up,
                                                     const http::ResponseHead& resp, bool chunk_to_client);

@@ -13,6 +13,7 @@ const char* const policies_config = R"(version: 1
 workers: 1
 watch: false
 admin: {address: "127.0.0.1:0"}
+defaults: {trusted_proxies: ["127.0.0.2/32"]}
 listeners:
   - {name: http, address: "127.0.0.1:0"}
 policies:
@@ -28,13 +29,18 @@ policies:
     cache_control: {preset: spa}
   - name: api-cors
     cors: {allow_origins: ["https://app.example.com", "https://*.example.org"], allow_methods: [GET, POST, DELETE], allow_headers: [Content-Type, Authorization], expose_headers: [X-Request-ID], allow_credentials: true, max_age: 10m}
+  - name: guard
+    access: {deny_paths: [/.git, /.env], deny_status: 404, methods: [GET, HEAD, POST, OPTIONS]}
+  - name: office
+    access: {allow: [10.0.0.0/8]}
   - name: short
     cache_control: {rules: [{value: "private, max-age=10", statuses: [200], vary: [Authorization, Accept-Encoding]}]}
 servers:
   - name: app
     hosts: ["*"]
-    policies: [secure, spa]
+    policies: [secure, spa, guard]
     routes:
+      - {name: office, path: /office/, upstream: web, policies: [office]}
       - {name: api, path: /api/, upstream: web, policies: [api-cors]}
       - {name: private, path: /private/, upstream: web, rewrite_prefix: /, policies: [short]}
       - {name: raw, path: /raw/, upstream: web, rewrite_prefix: /, without: [secure]}
@@ -142,6 +148,37 @@ TEST_CASE("policies: CORS preflights answered at the edge, headers for allowed o
   Response other = get(port, "/api/items", "Origin: https://evil.test\r\n");
   CHECK_FALSE(other.header("access-control-allow-origin"));
   CHECK_FALSE(get(port, "/page", "Origin: https://app.example.com\r\n").header("access-control-allow-origin"));  // not on this route
+}
+
+TEST_CASE("policies: access control by path, method and client address") {
+  Upstream web("web");
+  Proxy p(subst(policies_config, {{"WEB", web.address()}, {"DEAD", "127.0.0.1:" + std::to_string(closed_port())}}));
+  const auto port = p.port("http");
+  const auto before = std::stoull(upstream_stats(web).at("requests"));
+  for (const char* target : {"/.git/config", "/.env", "/static/%2e%2e/.env", "//.git//HEAD", "/a/./../.git"}) {
+    INFO(target);
+    Response r = get(port, target);
+    REQUIRE_RESPONSE(r);
+    CHECK(r.status == 404);
+    CHECK(r.header("x-frame-options") == std::optional<std::string>("DENY"));  // still gets the server's headers
+  }
+  CHECK(std::stoull(upstream_stats(web).at("requests")) == before);  // none reached the upstream
+  CHECK(get(port, "/.github/x").status == 200);
+
+  Response del = fetch(port, request("DELETE", "/thing"));
+  CHECK(del.status == 405);
+  CHECK(del.header("allow") == std::optional<std::string>("GET, HEAD, POST, OPTIONS"));
+
+  // /office/ admits 10.0.0.0/8 only; the client counts after trusted X-Forwarded-For handling.
+  CHECK(get(port, "/office/x").status == 403);  // 127.0.0.1 itself
+  Conn via_proxy(port, 2s, "127.0.0.2");        // a trusted proxy vouching for an office client
+  REQUIRE(via_proxy.ok());
+  REQUIRE(via_proxy.send(request("GET", "/office/x", "X-Forwarded-For: 10.1.2.3\r\n")));
+  CHECK(via_proxy.read_response().status == 200);
+  Conn forged(port);  // an untrusted peer claiming to be in the office
+  REQUIRE(forged.ok());
+  REQUIRE(forged.send(request("GET", "/office/x", "X-Forwarded-For: 10.1.2.3\r\n")));
+  CHECK(forged.read_response().status == 403);
 }
 
 TEST_CASE("policies: HSTS only on TLS listeners") {
