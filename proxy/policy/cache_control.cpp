@@ -59,9 +59,14 @@ bool CacheControl::matches(const Rule& r, const ResponseContext& ctx) const {
     const auto slash = ctx.path.rfind('/');
     const auto dot = ctx.path.rfind('.');
     if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) return false;
-    std::string ext(ctx.path.substr(dot + 1));
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (std::find(s.extensions.begin(), s.extensions.end(), ext) == s.extensions.end()) return false;
+    const std::string_view ext = ctx.path.substr(dot + 1);
+    auto same = [&](const std::string& want) {  // `want` is lower-case already (config)
+      return want.size() == ext.size() &&
+             std::equal(want.begin(), want.end(), ext.begin(), [](char w, char e) {
+               return w == static_cast<char>(std::tolower(static_cast<unsigned char>(e)));
+             });
+    };
+    if (std::none_of(s.extensions.begin(), s.extensions.end(), same)) return false;
   }
   if (!s.content_types.empty() &&
       std::none_of(s.content_types.begin(), s.content_types.end(),

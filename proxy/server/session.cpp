@@ -160,7 +160,8 @@ Session::Session(Worker& worker, tcp::socket socket, std::string listener, std::
                      ? asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6()).to_string()
                      : addr.to_string();
     client_port_ = peer.port();
-    if (auto ip = core::parse_ip(client_ip_)) client_trusted_ = worker_.generation()->snap->is_trusted(*ip);
+    client_addr_ = core::parse_ip(client_ip_);
+    if (client_addr_) client_trusted_ = worker_.generation()->snap->is_trusted(*client_addr_);
   }
   worker_.metrics().connection_opened(listener_metrics_);
   client_.set_option(tcp::no_delay(true), ec);
@@ -220,6 +221,19 @@ awaitable<bool> Session::handshake() {
                         ec == asio::ssl::error::stream_truncated;
     metrics.tls_handshake_failed(listener_metrics_,
                                  static_cast<std::size_t>(tls::classify_failure(ssl_error, closed, timed_out())));
+    if (!closed && !timed_out()) {
+      // The alert was sent; a close with unread client bytes would reset the connection and could
+      // destroy it before the client reads why. Stop sending and drain briefly, as send_local does.
+      boost::system::error_code ignored;
+      client_.shutdown(tcp::socket::shutdown_send, ignored);
+      set_phase(Phase::client_body, std::chrono::seconds(1));
+      std::array<char, 4096> sink;
+      for (std::size_t total = 0; total < 64 * 1024;) {
+        auto [rec, got] = co_await client_.async_read_some(asio::buffer(sink), nothrow);
+        if (rec) break;
+        total += got;
+      }
+    }
     co_return false;
   }
   SSL* ssl = tls_->native_handle();
@@ -961,7 +975,7 @@ std::string_view cookie_value(std::string_view header, std::string_view name) {
 // The client for policies: the peer, or, when the peer is a trusted proxy, the rightmost address
 // of X-Forwarded-For that is not one of the trusted proxies (what they vouch for, and no further).
 std::optional<core::IpAddress> Session::policy_client(const snapshot::Snapshot& snap) const {
-  std::optional<core::IpAddress> client = core::parse_ip(client_ip_);
+  std::optional<core::IpAddress> client = client_addr_;
   if (!client || !client_trusted_) return client;
   const auto& headers = sc_->req.headers;
   for (auto h = headers.rbegin(); h != headers.rend(); ++h) {

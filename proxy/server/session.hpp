@@ -109,6 +109,7 @@ class Session {
   std::string scheme_;
   std::string client_ip_;
   std::uint16_t client_port_ = 0;
+  std::optional<core::IpAddress> client_addr_;  // the peer, parsed once
   bool client_trusted_ = false;
   core::FlatBuffer in_;
   std::unique_ptr<ExchangeScratch> sc_;  // borrowed from the worker while an exchange runs

@@ -124,7 +124,9 @@ TEST_CASE("tls: versions below the minimum are refused, ALPN offers http/1.1 onl
   {
     Proxy p(config("1.2"));
     const auto port = p.port("https");
-    CHECK(s_client(port, {"-tls1_1"}).find("alert protocol version") != std::string::npos);
+    const std::string old_version = s_client(port, {"-tls1_1"});
+    INFO(old_version);
+    CHECK(old_version.find("alert protocol version") != std::string::npos);
     CHECK(s_client(port, {"-tls1_2"}).find("New, TLSv1.2") != std::string::npos);
     CHECK(s_client(port, {"-tls1_3"}).find("New, TLSv1.3") != std::string::npos);
     CHECK(s_client(port, {"-alpn", "h2,http/1.1"}).find("ALPN protocol: http/1.1") != std::string::npos);
@@ -138,7 +140,9 @@ TEST_CASE("tls: versions below the minimum are refused, ALPN offers http/1.1 onl
   {
     Proxy p(config("1.3"));
     const auto port = p.port("https");
-    CHECK(s_client(port, {"-tls1_2"}).find("alert protocol version") != std::string::npos);
+    const std::string refused = s_client(port, {"-tls1_2"});
+    INFO(refused);
+    CHECK(refused.find("alert protocol version") != std::string::npos);
     CHECK(s_client(port, {"-tls1_3"}).find("New, TLSv1.3") != std::string::npos);
   }
 }

@@ -1,31 +1,14 @@
 // Top-level policies and their attachment to servers and routes: what load() reads, the merge
 // checks, and a dump that loads back equal.
-#include "config/load.hpp"
+#include "support.hpp"
 
 #include <catch2/catch.hpp>
 
 using namespace rampart::config;
+using rampart::config::test::errors_of;
+using rampart::config::test::must_load;
 
 namespace {
-
-std::vector<std::string> errors_of(const std::string& text) {
-  std::vector<Diagnostic> diagnostics;
-  auto spec = load_string(text, "t.yaml", diagnostics);
-  CHECK_FALSE(spec.has_value());
-  std::vector<std::string> out;
-  for (const Diagnostic& d : diagnostics) out.push_back(d.str());
-  return out;
-}
-
-ConfigSpec must_load(const std::string& text) {
-  std::vector<Diagnostic> diagnostics;
-  auto spec = load_string(text, "t.yaml", diagnostics);
-  std::string all;
-  for (const Diagnostic& d : diagnostics) all += d.str() + "\n";
-  INFO(all);
-  REQUIRE(spec.has_value());
-  return *spec;
-}
 
 const std::string policies = R"(listeners: [{name: l, address: "127.0.0.1:0"}]
 upstreams: [{name: u, endpoints: ["127.0.0.1:1"]}]

@@ -1,37 +1,28 @@
 // A listener's tls block and redirect_https: what load() reads, and its errors. (The certificate
 // files themselves are checked by the tls module when the snapshot is built.)
-#include "config/load.hpp"
+#include "support.hpp"
 
 #include <catch2/catch.hpp>
 
-#include <filesystem>
-
 using namespace rampart::config;
+using rampart::config::test::errors_of;
+using rampart::config::test::must_load;
 
 namespace {
 
-std::vector<std::string> errors_of(const std::string& text) {
-  std::vector<Diagnostic> diagnostics;
-  auto spec = load_string(text, "/etc/rampart/t.yaml", diagnostics);
-  CHECK_FALSE(spec.has_value());
-  std::vector<std::string> out;
-  for (const Diagnostic& d : diagnostics) out.push_back(d.str());
-  return out;
-}
+std::vector<std::string> errors_of_at(const std::string& text) { return errors_of(text, "/etc/rampart/t.yaml"); }
 
 const std::string tail = "servers: [{name: s, hosts: [\"*\"], routes: [{respond: {}}]}]\n";
 
 }  // namespace
 
 TEST_CASE("tls: defaults, relative paths against the declaring file, redirect_https", "[config][tls]") {
-  std::vector<Diagnostic> diagnostics;
-  auto spec = load_string("listeners:\n"
+  const ConfigSpec spec = must_load("listeners:\n"
                           "  - {name: s, address: \"127.0.0.1:0\", tls: {certificates: [{cert: ../certs/a.pem, key: /k/a.key}]}}\n"
                           "  - {name: p, address: \"127.0.0.1:0\", redirect_https: true}\n"
                           "  - {name: q, address: \"127.0.0.1:0\", redirect_https: 8443}\n" + tail,
-                          "/etc/rampart/t.yaml", diagnostics);
-  REQUIRE(spec.has_value());
-  const TlsSpec& t = *spec->listeners[0].tls;
+                          "/etc/rampart/t.yaml");
+  const TlsSpec& t = *spec.listeners[0].tls;
   CHECK(t.certificates[0].cert == "/etc/certs/a.pem");
   CHECK(t.certificates[0].key == "/k/a.key");
   CHECK(t.min_version == "1.2");
@@ -40,22 +31,22 @@ TEST_CASE("tls: defaults, relative paths against the declaring file, redirect_ht
   CHECK(t.session_cache == 20480);
   CHECK(t.ciphers.find("ECDHE") == 0);  // forward secrecy only
   CHECK(t.ciphers.find("CBC") == std::string::npos);
-  CHECK(spec->listeners[1].redirect_https_port == 443);
-  CHECK(spec->listeners[2].redirect_https_port == 8443);
-  CHECK_FALSE(spec->listeners[1].tls.has_value());
+  CHECK(spec.listeners[1].redirect_https_port == 443);
+  CHECK(spec.listeners[2].redirect_https_port == 8443);
+  CHECK_FALSE(spec.listeners[1].tls.has_value());
 }
 
 TEST_CASE("tls: errors", "[config][tls][errors]") {
-  CHECK(errors_of("listeners:\n  - {name: s, address: \"127.0.0.1:0\", tls: {certificates: []}}\n" + tail) ==
+  CHECK(errors_of_at("listeners:\n  - {name: s, address: \"127.0.0.1:0\", tls: {certificates: []}}\n" + tail) ==
         std::vector<std::string>{"/etc/rampart/t.yaml:2:59: error: tls needs at least one certificate "
                                  "[listeners[0].tls.certificates]"});
-  CHECK(errors_of("listeners:\n  - {name: s, address: \"127.0.0.1:0\", tls: {certificates: [{cert: a.pem}], "
+  CHECK(errors_of_at("listeners:\n  - {name: s, address: \"127.0.0.1:0\", tls: {certificates: [{cert: a.pem}], "
                   "min_version: \"1.1\", alpn: [h2]}}\n" + tail) ==
         std::vector<std::string>{
             "/etc/rampart/t.yaml:2:60: error: missing required key 'key' [listeners[0].tls.certificates[0].key]",
             "/etc/rampart/t.yaml:2:89: error: expected one of 1.2, 1.3 (did you mean '1.2'?) [listeners[0].tls.min_version]",
             "/etc/rampart/t.yaml:2:103: error: expected one of http/1.1 [listeners[0].tls.alpn[0]]"});
-  CHECK(errors_of("listeners:\n  - {name: s, address: \"127.0.0.1:0\", redirect_https: 443, tls: {certificates: "
+  CHECK(errors_of_at("listeners:\n  - {name: s, address: \"127.0.0.1:0\", redirect_https: 443, tls: {certificates: "
                   "[{cert: a, key: b}]}}\n" + tail) ==
         std::vector<std::string>{"/etc/rampart/t.yaml:2:55: error: redirect_https is for plain-HTTP listeners (this "
                                  "one has tls) [listeners[0].redirect_https]"});

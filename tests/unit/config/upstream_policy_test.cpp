@@ -1,35 +1,18 @@
 // Upstream pool policies (balancing, health checks, outlier detection, circuit breaking, retry
 // budget, discovery) and route retries: what load() makes of them, and their errors.
-#include "config/load.hpp"
+#include "support.hpp"
 
 #include <catch2/catch.hpp>
 
 using namespace rampart::config;
+using rampart::config::test::errors_of;
+using rampart::config::test::must_load;
 
 namespace {
 
 const std::string head = "listeners: [{name: http, address: \"127.0.0.1:0\"}]\n"
                          "servers: [{name: s, hosts: [\"*\"], routes: [{upstream: u}]}]\n"
                          "upstreams:\n";
-
-std::vector<std::string> errors_of(const std::string& text) {
-  std::vector<Diagnostic> diagnostics;
-  auto spec = load_string(text, "t.yaml", diagnostics);
-  CHECK_FALSE(spec.has_value());
-  std::vector<std::string> out;
-  for (const Diagnostic& d : diagnostics) out.push_back(d.str());
-  return out;
-}
-
-ConfigSpec must_load(const std::string& text) {
-  std::vector<Diagnostic> diagnostics;
-  auto spec = load_string(text, "t.yaml", diagnostics);
-  std::string all;
-  for (const Diagnostic& d : diagnostics) all += d.str() + "\n";
-  INFO(all);
-  REQUIRE(spec.has_value());
-  return *spec;
-}
 
 }  // namespace
 
