@@ -13,7 +13,8 @@ from .procs import Error, run_bounded
 
 EXTRA_PATH = ["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/local/bin"]
 
-RAMPART_NA = "not implemented yet (issue #6 HTTP/2, #7 compression)"
+RAMPART_NA = "not implemented yet (issue #6 HTTP/2)"
+NO_BROTLI = "no on-the-fly brotli in this build"
 
 
 def find_system_binary(name):
@@ -29,7 +30,7 @@ class Peer:
     config_name = ""
     required = False      # part of the default selection even when not installed yet
     has_tls = True        # a TLS listener (with HTTP/2 when "h2" is supported)
-    unsupported = {}      # feature ("tls", "h2", "gzip") -> why not
+    unsupported = {}      # feature ("tls", "h2", "gzip", "brotli") -> why not
 
     def __init__(self, binary):
         self.binary = binary
@@ -77,7 +78,7 @@ class Rampart(Peer):
     template = "rampart.yaml.template"
     config_name = "rampart.yaml"
     required = True
-    unsupported = {"h2": RAMPART_NA, "gzip": RAMPART_NA}
+    unsupported = {"h2": RAMPART_NA}
 
     @classmethod
     def locate(cls, build_dir):
@@ -98,6 +99,7 @@ class Nginx(Peer):
     name = "nginx"
     template = "nginx.conf.template"
     config_name = "nginx.conf"
+    unsupported = {"brotli": NO_BROTLI}
     required = True
 
     def argv(self, config_path, peer_dir):
@@ -117,6 +119,7 @@ class Haproxy(Peer):
     name = "haproxy"
     template = "haproxy.cfg.template"
     config_name = "haproxy.cfg"
+    unsupported = {"brotli": NO_BROTLI}
     required = True
 
     def argv(self, config_path, peer_dir):
@@ -130,6 +133,7 @@ class Caddy(Peer):
     name = "caddy"
     template = "Caddyfile.template"
     config_name = "Caddyfile"
+    unsupported = {"brotli": NO_BROTLI}
 
     def version_argv(self):
         return [self.binary, "version"]

@@ -7,6 +7,8 @@ once and from a finally block after Ctrl-C.
 """
 
 import os
+import re
+import socket
 import signal
 import subprocess
 import time
@@ -189,3 +191,24 @@ def _status_kb(pid, key):
 def tree_rss_kb(root):
     """VmRSS summed over root and its descendants, in KiB."""
     return sum(_status_kb(pid, "VmRSS") for pid in tree_pids(root))
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pattern, path, child, what, timeout_s=10):
+    """Waits until the file at `path` (a child's log) has a line matching `pattern`; returns the match."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with open(path, errors="replace") as f:
+            m = re.search(pattern, f.read(), re.M)
+        if m:
+            return m
+        if not child.alive():
+            raise Error("%s exited at start-up: %s" % (what, child.log_tail()))
+        time.sleep(0.05)
+    raise Error("%s did not start within %d s" % (what, timeout_s))

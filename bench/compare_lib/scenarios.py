@@ -7,7 +7,7 @@ class Scenario:
     """One row group of the report.
 
     kind "load": one rampart-bench run per repetition; kind "idle": idle connections held by
-    this script, memory measured. needs: features a peer must have ("tls", "h2", "gzip")."""
+    this script, memory measured. needs: features a peer must have ("tls", "h2", "gzip", "brotli")."""
 
     def __init__(self, id, title, description, scheme, path, bench_args, needs=(), kind="load",
                  value_key="rps", unit="req/s", connections=None):
@@ -63,10 +63,15 @@ def all_scenarios():
                  "https", "/", ["-c", "8", "-m", "8", "--h2"], needs=["tls", "h2"], connections=8),
         Scenario("gzip", "gzip of a 20 KB response",
                  "64 keep-alive connections sending Accept-Encoding: gzip for a 20,480-byte "
-                 "application/json body (user-like records, about 3.6:1 at level 1), which the "
-                 "proxy compresses (level 1 where settable).",
+                 "application/json body (user-like records), which the proxy compresses at level 6 "
+                 "where the level is settable.",
                  "http", "/?json=%d" % GZIP_BODY, ["-c", "64", "--accept-encoding", "gzip"],
                  needs=["gzip"], connections=64),
+        Scenario("brotli", "brotli of a 20 KB response",
+                 "The gzip scenario with Accept-Encoding: br: brotli quality 4 on the fly, for the "
+                 "peers that have it.",
+                 "http", "/?json=%d" % GZIP_BODY, ["-c", "64", "--accept-encoding", "br"],
+                 needs=["brotli"], connections=64),
         Scenario("passthrough_1mib", "1 MiB pass-through",
                  "8 keep-alive connections fetching a 1 MiB body; throughput in MiB/s.",
                  "http", "/?size=%d" % PASSTHROUGH_BODY, ["-c", "8"], value_key="mib_per_s",

@@ -1,6 +1,7 @@
 """Proof that a peer really proxies to rampart-upstream, before it is timed."""
 
 import gzip
+import subprocess
 import os
 import zlib
 
@@ -8,6 +9,15 @@ from .procs import Error, run_bounded
 
 UPSTREAM_MARK = b"hello from rampart-upstream"
 JSON_MARK = b'[{"id":1,'  # the start of rampart-upstream's ?json=N body
+
+
+def run_bounded_bytes(argv, data, timeout_s):
+    """Runs argv with `data` on stdin; returns (exit code, stdout bytes, stderr text)."""
+    try:
+        p = subprocess.run(argv, input=data, capture_output=True, timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise Error("%s failed: %s" % (argv[0], e))
+    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
 
 
 def fetch(url, out_dir, tag, cafile=None, h2=False, accept_encoding=None, timeout_s=10):
@@ -44,7 +54,7 @@ def verify(instance, scenario, out_dir, cafile):
     port = instance.tls_port if scenario.scheme == "https" else instance.http_port
     url = "%s://127.0.0.1:%d%s" % (scenario.scheme, port, scenario.path)
     h2 = "h2" in scenario.needs
-    accept = "gzip" if "gzip" in scenario.needs else None
+    accept = "gzip" if "gzip" in scenario.needs else "br" if "brotli" in scenario.needs else None
     status, version, headers, body = fetch(url, out_dir, "%s-%s" % (instance.peer.name, scenario.id),
                                            cafile=cafile, h2=h2, accept_encoding=accept)
     facts = {"url": url, "status": status, "http_version": version, "bytes": len(body)}
@@ -54,12 +64,19 @@ def verify(instance, scenario, out_dir, cafile):
         raise Error("%s did not negotiate HTTP/2 on %s (got HTTP/%s)" % (instance.peer.name, url, version))
     if accept:
         encoding = headers.get("content-encoding", "")
-        if encoding != "gzip":
-            raise Error("%s did not gzip %s (Content-Encoding: %r)" % (instance.peer.name, url, encoding))
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError, zlib.error) as e:
-            raise Error("%s sent a gzip body that does not decompress: %s" % (instance.peer.name, e))
+        if encoding != accept:
+            raise Error("%s did not %s-encode %s (Content-Encoding: %r)" % (instance.peer.name, accept, url, encoding))
+        facts["encoded_bytes"] = len(body)
+        if accept == "gzip":
+            try:
+                body = gzip.decompress(body)
+            except (OSError, EOFError, zlib.error) as e:
+                raise Error("%s sent a gzip body that does not decompress: %s" % (instance.peer.name, e))
+        else:
+            rc, out, err = run_bounded_bytes(["brotli", "-dc"], body, timeout_s=10)
+            if rc != 0:
+                raise Error("%s sent a brotli body that does not decompress: %s" % (instance.peer.name, err[-200:]))
+            body = out
         facts["decoded_bytes"] = len(body)
     mark = JSON_MARK if "json=" in scenario.path else UPSTREAM_MARK
     if mark not in body[:200]:

@@ -119,6 +119,7 @@ void cross_check(const ConfigSpec& spec, const Xref& x, const Mark* main_mark, s
     for (const auto& n : names) {
       auto k = kind.find(n);
       if (k == kind.end()) continue;  // unknown: reported above
+      if (k->second == "rate_limit") continue;  // rate limits stack: several in one list all apply
       auto [it, fresh] = seen.emplace(k->second, n);
       if (!fresh)
         out.push_back({mark, "policies '" + it->second + "' and '" + n + "' are both " + k->second + " (one of each kind)", where});

@@ -203,6 +203,39 @@ void emit_policy(YAML::Emitter& out, const PolicySpec& p) {
     out << YAML::Key << "deny_status" << YAML::Value << a.deny_status;
     out << YAML::EndMap;
   }
+  if (p.rate_limit) {
+    const RateLimitSpec& l = *p.rate_limit;
+    out << YAML::Key << "rate_limit" << YAML::Value << YAML::BeginMap;
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(l.per).count();
+    const char* unit = secs == 3600 ? "h" : secs == 60 ? "m" : "s";
+    out << YAML::Key << "rate" << YAML::Value << (std::to_string(l.count) + "/" + unit);
+    out << YAML::Key << "burst" << YAML::Value << l.burst;
+    std::vector<std::string> key;
+    for (const RateKeyPartSpec& k : l.key) {
+      switch (k.kind) {
+        case RateKeyPartSpec::Kind::client_ip: key.push_back("client_ip"); break;
+        case RateKeyPartSpec::Kind::header: key.push_back("header:" + k.name); break;
+        case RateKeyPartSpec::Kind::cookie: key.push_back("cookie:" + k.name); break;
+        case RateKeyPartSpec::Kind::route: key.push_back("route"); break;
+      }
+    }
+    emit_string_list(out, "key", key);
+    out << YAML::Key << "status" << YAML::Value << l.status;
+    out << YAML::Key << "dry_run" << YAML::Value << l.dry_run;
+    out << YAML::Key << "headers" << YAML::Value << l.headers;
+    out << YAML::Key << "max_keys" << YAML::Value << l.max_keys;
+    out << YAML::EndMap;
+  }
+  if (p.compression) {
+    const CompressionSpec& c = *p.compression;
+    out << YAML::Key << "compression" << YAML::Value << YAML::BeginMap;
+    emit_string_list(out, "algorithms", c.algorithms);
+    out << YAML::Key << "gzip_level" << YAML::Value << c.gzip_level;
+    out << YAML::Key << "brotli_level" << YAML::Value << c.brotli_level;
+    out << YAML::Key << "min_length" << YAML::Value << format_size(c.min_length);
+    emit_string_list(out, "content_types", c.content_types);
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
 }
 
@@ -349,7 +382,7 @@ std::string dump(const ConfigSpec& spec) {
 
   out << YAML::Key << "listeners" << YAML::Value << YAML::BeginSeq;
   for (const ListenerSpec& l : spec.listeners) {
-    if (!l.tls && !l.redirect_https_port) {
+    if (!l.tls && !l.redirect_https_port && !l.max_connections_per_ip) {
       out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << l.name << YAML::Key << "address"
           << YAML::Value << l.address.str() << YAML::EndMap;
       continue;
@@ -357,6 +390,8 @@ std::string dump(const ConfigSpec& spec) {
     out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << l.name << YAML::Key << "address" << YAML::Value
         << l.address.str();
     if (l.redirect_https_port) out << YAML::Key << "redirect_https" << YAML::Value << l.redirect_https_port;
+    if (l.max_connections_per_ip)
+      out << YAML::Key << "max_connections_per_ip" << YAML::Value << l.max_connections_per_ip;
     if (l.tls) {
       const TlsSpec& t = *l.tls;
       out << YAML::Key << "tls" << YAML::Value << YAML::BeginMap;

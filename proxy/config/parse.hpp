@@ -54,6 +54,10 @@ RouteSpec parse_route(Reader& r, const Value& v, std::size_t route_index, Xref& 
 DefaultsSpec parse_defaults(Reader& r, const Value& v);
 // A top-level `policies[]` item (parse_policy.cpp).
 PolicySpec parse_policy(Reader& r, const Value& v, Xref& x);
+// The bodies of the `rate_limit:` and `compression:` policy kinds (parse_rate_limit.cpp,
+// parse_compression.cpp).
+RateLimitSpec parse_rate_limit(Reader& r, const Value& v);
+CompressionSpec parse_compression(Reader& r, const Value& v);
 // A list of policy names (servers[].policies, routes[].policies / without), recorded in x.policy_refs.
 std::vector<std::string> parse_policy_names(Reader& r, const Value& v, Xref& x);
 // A route's `retry: false | {attempts, on, per_try_timeout, buffer_body}` (parse_upstream.cpp).

@@ -44,7 +44,7 @@ std::optional<std::string> read_name(Reader& r, const MapView& m, std::vector<Si
 ListenerSpec parse_listener(Reader& r, const Value& v, Xref& x) {
   ListenerSpec spec;
   spec.mark = r.mark(v.mark);
-  MapView m(r, v, {"name", "address", "tls", "redirect_https"});
+  MapView m(r, v, {"name", "address", "tls", "redirect_https", "max_connections_per_ip"});
   if (!m.ok()) {
     x.listener_names.push_back(Site{});
     x.listener_addresses.push_back(Site{});
@@ -73,6 +73,9 @@ ListenerSpec parse_listener(Reader& r, const Value& v, Xref& x) {
     } else if (auto port = read_uint(r, *redirect, 1, 65535)) {
       spec.redirect_https_port = static_cast<std::uint16_t>(*port);
     }
+  }
+  if (auto per_ip = m.get("max_connections_per_ip")) {
+    if (auto n = read_uint(r, *per_ip, 1, 1000000)) spec.max_connections_per_ip = static_cast<std::uint32_t>(*n);
   }
   return spec;
 }

@@ -273,7 +273,7 @@ AccessSpec parse_access(Reader& r, const Value& v) {
 PolicySpec parse_policy(Reader& r, const Value& v, Xref& x) {
   PolicySpec p;
   p.mark = r.mark(v.mark);
-  MapView m(r, v, {"name", "security_headers", "cache_control", "cors", "access"});
+  MapView m(r, v, {"name", "security_headers", "cache_control", "cors", "access", "rate_limit", "compression"});
   if (!m.ok()) {
     x.policy_names.push_back(Site{});
     return p;
@@ -296,8 +296,17 @@ PolicySpec parse_policy(Reader& r, const Value& v, Xref& x) {
     kinds.push_back("access");
     p.access = parse_access(r, *a);
   }
+  if (auto l = m.get("rate_limit")) {
+    kinds.push_back("rate_limit");
+    p.rate_limit = parse_rate_limit(r, *l);
+  }
+  if (auto c = m.get("compression")) {
+    kinds.push_back("compression");
+    p.compression = parse_compression(r, *c);
+  }
   if (kinds.size() != 1)
-    r.error(v.mark, v.path, "a policy needs exactly one kind: security_headers, cache_control, cors or access");
+    r.error(v.mark, v.path,
+            "a policy needs exactly one kind: security_headers, cache_control, cors, access, rate_limit or compression");
   return p;
 }
 

@@ -77,6 +77,9 @@ struct ListenerSpec {
   // Plain-HTTP listener that answers every request with a redirect to https:// on this port
   // (301 for GET and HEAD, 308 otherwise). 0 = unset.
   std::uint16_t redirect_https_port = 0;
+  // Connections one client IP may hold open on this listener at once (all workers together);
+  // more are closed at accept. 0 = no limit.
+  std::uint32_t max_connections_per_ip = 0;
 };
 
 // Header edits applied in the order remove, set, add. Names are stored lower-case.
@@ -195,6 +198,39 @@ struct AccessSpec {
   }
 };
 
+// One part of a rate-limit key; the parts of a key are joined.
+struct RateKeyPartSpec {
+  enum class Kind { client_ip, header, cookie, route } kind = Kind::client_ip;
+  std::string name;  // the header (lower-case) or cookie name
+  bool operator==(const RateKeyPartSpec&) const = default;
+};
+
+// A token-bucket limit (GCRA): `count` requests per `per` in the long run, and up to `burst`
+// more at once. One bucket per key, shared by every worker of the process.
+struct RateLimitSpec {
+  std::uint64_t count = 0;
+  Duration per = std::chrono::seconds(1);
+  std::uint64_t burst = 0;
+  std::vector<RateKeyPartSpec> key{RateKeyPartSpec{}};  // default: the client IP
+  int status = 429;
+  bool dry_run = false;      // count and log what would be limited, limit nothing
+  bool headers = true;       // RateLimit-Policy / RateLimit on the route's responses
+  std::uint64_t max_keys = 100000;
+  bool operator==(const RateLimitSpec&) const = default;
+};
+
+// Response compression, negotiated by Accept-Encoding.
+struct CompressionSpec {
+  std::vector<std::string> algorithms{"br", "gzip"};  // offered, in server preference order
+  int gzip_level = 6;    // 1..9
+  int brotli_level = 4;  // 0..11
+  std::uint64_t min_length = 1024;  // smaller responses (when the length is known) go as they are
+  std::vector<std::string> content_types{"text/html", "text/css", "text/plain", "text/javascript",
+                                         "text/xml", "application/javascript", "application/json",
+                                         "application/xml", "application/wasm", "image/svg+xml"};
+  bool operator==(const CompressionSpec&) const = default;
+};
+
 struct PolicySpec {
   Mark mark;
   std::string name;
@@ -203,8 +239,15 @@ struct PolicySpec {
   std::optional<CacheControlSpec> cache_control;
   std::optional<CorsSpec> cors;
   std::optional<AccessSpec> access;
+  std::optional<RateLimitSpec> rate_limit;
+  std::optional<CompressionSpec> compression;
   std::string kind() const {
-    return security_headers ? "security_headers" : cache_control ? "cache_control" : cors ? "cors" : "access";
+    return security_headers ? "security_headers"
+           : cache_control  ? "cache_control"
+           : cors           ? "cors"
+           : access         ? "access"
+           : rate_limit     ? "rate_limit"
+                            : "compression";
   }
 };
 

@@ -103,8 +103,28 @@ bool status_has_no_content(int status) noexcept { return (status >= 100 && statu
 
 // Writes the body framing of a final, non-upgrade response. Returns true when only closing the
 // connection can end the body (until_close towards an HTTP/1.0 client).
+void put_status_line(const ResponseHead& resp, std::string& out) {
+  out += "HTTP/1.1 ";
+  put_number(static_cast<std::uint64_t>(resp.status), out);
+  out += ' ';
+  out += resp.reason.empty() ? reason_phrase(resp.status) : resp.reason;
+  out += crlf;
+}
+
 bool put_response_framing(const ResponseHead& resp, const ResponseInfo& info, std::string& out) {
   if (status_has_no_content(resp.status)) return false;
+  if (info.recoded) {
+    if (info.head_request || resp.status == 304) return false;
+    if (info.recoded_length) {
+      out += "Content-Length: ";
+      put_number(*info.recoded_length, out);
+      out += crlf;
+      return false;
+    }
+    if (!info.client_http11) return true;
+    out += "Transfer-Encoding: chunked\r\n";
+    return false;
+  }
   if (info.head_request || resp.status == 304) {
     // No body follows; the Content-Length describes the representation: pass it on as received
     // (an accepted "5, 5" list is written once).
@@ -245,6 +265,7 @@ void write_upstream_request(const RequestHead& req, std::string_view target, con
 }
 
 bool HeaderEdits::replaces(std::string_view name) const {
+  if ((replaced_lengths >> (name.size() % 64) & 1) == 0) return false;
   for (std::size_t i = 0; i < count; ++i)
     if ((items[i].kind == HeaderEdit::Kind::set || items[i].kind == HeaderEdit::Kind::remove) && iequals(items[i].name, name))
       return true;
@@ -277,11 +298,18 @@ void put_edits(const HeaderEdits& edits, const std::vector<Header>* upstream, co
     const HeaderEdit& e = edits.items[i];
     switch (e.kind) {
       case HeaderEdit::Kind::set:
-        if (safe_value(e.value)) put_field(e.name, e.value, out);
+        if (!e.line.empty())
+          out += e.line;
+        else if (safe_value(e.value))
+          put_field(e.name, e.value, out);
         break;
       case HeaderEdit::Kind::set_default:
-        if ((!upstream || !has_field(*upstream, e.name)) && !(ops && op_sets(*ops, e.name)) && safe_value(e.value))
-          put_field(e.name, e.value, out);
+        if ((!upstream || !has_field(*upstream, e.name)) && !(ops && op_sets(*ops, e.name))) {
+          if (!e.line.empty())
+            out += e.line;
+          else if (safe_value(e.value))
+            put_field(e.name, e.value, out);
+        }
         break;
       case HeaderEdit::Kind::vary:
         if (!upstream || !vary_lists(*upstream, e.name)) put_field("vary", e.name, out);
@@ -298,19 +326,26 @@ void append_edit_lines(const HeaderEdits& edits, std::string& out) { put_edits(e
 
 void write_downstream_response(const ResponseHead& resp, const config::HeaderOps& ops, const ResponseInfo& info,
                                std::string& out, const HeaderEdits* edits) {
-  out += "HTTP/1.1 ";
-  put_number(static_cast<std::uint64_t>(resp.status), out);
-  out += ' ';
-  out += resp.reason.empty() ? reason_phrase(resp.status) : resp.reason;
-  out += crlf;
-
   const bool switching = resp.status == 101 && info.upgrade;
   if (resp.status >= 100 && resp.status < 200 && !switching) {
+    put_status_line(resp, out);
     put_end_to_end(resp.headers, nullptr, [](std::string_view n) { return iequals(n, "content-length"); }, out);
     out += crlf;
     return;
   }
 
+  write_downstream_fields(resp, ops, info, out, edits);
+  if (switching) {
+    put_upgrade_fields(resp.headers, out);
+    out += crlf;
+    return;
+  }
+  finish_downstream_head(resp, info, out);
+}
+
+void write_downstream_fields(const ResponseHead& resp, const config::HeaderOps& ops, const ResponseInfo& info,
+                             std::string& out, const HeaderEdits* edits) {
+  put_status_line(resp, out);
   const bool own_id = !info.request_id.empty();
   put_end_to_end(
       resp.headers, &ops,
@@ -320,15 +355,12 @@ void write_downstream_response(const ResponseHead& resp, const config::HeaderOps
       out);
   put_ops(ops, /*skip_add_host=*/false, out);
   if (edits) put_edits(*edits, &resp.headers, &ops, out);
+  out += info.extra_lines;
   if (own_id && !op_overrides(ops, "x-request-id") && safe_value(info.request_id))
     put_field("X-Request-ID", info.request_id, out);
+}
 
-  if (switching) {
-    put_upgrade_fields(resp.headers, out);
-    out += crlf;
-    return;
-  }
-
+void finish_downstream_head(const ResponseHead& resp, const ResponseInfo& info, std::string& out) {
   const bool close = put_response_framing(resp, info, out) || !info.keep_alive;
   if (close)
     out += "Connection: close\r\n";

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -54,6 +55,13 @@ struct ResponseInfo {
                                 // HTTP/1.0 client an until_close or chunked body is not chunked: "Connection:
                                 // close" is written and the caller must close after the body; a
                                 // kept connection is announced with "Connection: keep-alive".
+  // The body is re-encoded on the way (compression): the received framing no longer holds. A set
+  // `recoded_length` goes out as Content-Length (the whole new body is known); otherwise the body
+  // is chunked for HTTP/1.1 clients and close-delimited for HTTP/1.0 ones; HEAD and 304 get no
+  // Content-Length (the representation's length is not known).
+  bool recoded = false;
+  std::optional<std::uint64_t> recoded_length;
+  std::string_view extra_lines;  // complete header lines ("Name: value\r\n") written as they are
 };
 
 // Header edits from edge policies, applied to a response after the route's header ops. Names are
@@ -64,19 +72,33 @@ struct HeaderEdit {
     set_default,  // written only when the response has no field of that name
     remove,       // drops every field of that name
     vary,         // adds the name to Vary unless Vary already lists it
-  } kind;
+  };
+  HeaderEdit() = default;
+  // `line`: the whole field line ("name: value\r\n") rendered and checked in advance (policy
+  // config); when given it is written as it is instead of name and value.
+  HeaderEdit(Kind k, std::string_view n, std::string_view v, std::string_view l = {})
+      : kind(k), name(n), value(v), line(l) {}
+  Kind kind = Kind::set;
   std::string_view name;
   std::string_view value;
+  std::string_view line;
 };
 struct HeaderEdits {
   static constexpr std::size_t kMax = 32;
   std::array<HeaderEdit, kMax> items{};
   std::size_t count = 0;
+  std::uint64_t replaced_lengths = 0;  // bit (length % 64) of every set/remove name: a cheap pre-check
   void push(HeaderEdit e) {
-    if (count < kMax) items[count++] = e;
+    if (count == kMax) return;
+    if (e.kind == HeaderEdit::Kind::set || e.kind == HeaderEdit::Kind::remove)
+      replaced_lengths |= std::uint64_t{1} << (e.name.size() % 64);
+    items[count++] = e;
   }
   bool empty() const { return count == 0; }
-  void clear() { count = 0; }
+  void clear() {
+    count = 0;
+    replaced_lengths = 0;
+  }
   // A field of this name from the upstream gives way (set or remove).
   bool replaces(std::string_view name) const;
 };
@@ -94,6 +116,14 @@ struct HeaderEdits {
 // Ops naming hop-by-hop fields or Content-Length are ignored (here and in the request).
 void write_downstream_response(const ResponseHead& resp, const config::HeaderOps& ops, const ResponseInfo& info,
                                std::string& out, const HeaderEdits* edits = nullptr);
+// The same in two steps, for a caller that learns the framing after the head's fields were
+// taken from the upstream's bytes (a compressed body's length): the first writes everything up to
+// the framing; the second writes the framing, Connection and the final CRLF from `resp`'s status
+// and body kind and `info` alone (it reads no header of `resp`, so those may be gone by then when
+// info.recoded is set). Not for 1xx or upgrades.
+void write_downstream_fields(const ResponseHead& resp, const config::HeaderOps& ops, const ResponseInfo& info,
+                             std::string& out, const HeaderEdits* edits);
+void finish_downstream_head(const ResponseHead& resp, const ResponseInfo& info, std::string& out);
 // The header lines `edits` add to a local response ("Name: value\r\n"; remove does nothing there).
 void append_edit_lines(const HeaderEdits& edits, std::string& out);
 

@@ -109,6 +109,22 @@ void WorkerMetrics::connection_closed(std::uint32_t listener) {
   if (detail::ListenerCell* c = shard_->listeners.find(listener)) c->active.add(-1);
 }
 
+void WorkerMetrics::connection_rejected_per_ip(std::uint32_t listener, bool table_full) {
+  if (detail::ListenerCell* c = shard_->listeners.find(listener)) (table_full ? c->rejected_table_full : c->rejected_per_ip).add(1);
+}
+
+void WorkerMetrics::rate_limit(std::uint32_t limit, std::size_t decision) {
+  if (decision >= kRateDecisionCount) return;
+  if (detail::RateLimitCell* c = shard_->rate_limits.find(limit)) c->decisions[decision].add(1);
+}
+
+void WorkerMetrics::compressed(std::size_t coding, std::uint64_t in, std::uint64_t out) {
+  if (coding >= kCompressionCodingCount) return;
+  shard_->compressed[coding].add(1);
+  shard_->compressed_in[coding].add(in);
+  shard_->compressed_out[coding].add(out);
+}
+
 void WorkerMetrics::access_log_dropped(std::uint64_t lines) { shard_->access_log_dropped.add(lines); }
 
 }  // namespace rampart::observe

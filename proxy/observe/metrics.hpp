@@ -32,6 +32,13 @@ inline constexpr const char* kTlsFailureReasons[] = {"timeout",          "closed
                                                      "other"};
 constexpr std::size_t kTlsFailureReasonCount = sizeof(kTlsFailureReasons) / sizeof(kTlsFailureReasons[0]);
 
+// Label values of rampart_rate_limit_decisions_total{decision}, in policy::RateDecision order.
+inline constexpr const char* kRateDecisions[] = {"allowed", "limited", "dry_run_limited", "over_key_bound"};
+constexpr std::size_t kRateDecisionCount = sizeof(kRateDecisions) / sizeof(kRateDecisions[0]);
+// Label values of rampart_compression_*{coding}, in http::Coding order minus identity.
+inline constexpr const char* kCompressionCodings[] = {"gzip", "br"};
+constexpr std::size_t kCompressionCodingCount = sizeof(kCompressionCodings) / sizeof(kCompressionCodings[0]);
+
 class Metrics {
  public:
   // `workers` shards are created up front. `version` goes into rampart_build_info.
@@ -45,6 +52,7 @@ class Metrics {
   std::uint32_t upstream_id(std::string_view upstream);
   std::uint32_t endpoint_id(std::string_view upstream, std::string_view address);
   std::uint32_t listener_id(std::string_view listener);
+  std::uint32_t rate_limit_id(std::string_view policy);
 
   // --- Control thread events. ------------------------------------------------------------------
   void reload_result(bool ok, std::uint64_t generation);  // also sets the last-success timestamp on ok
@@ -114,6 +122,13 @@ class WorkerMetrics {
   void tls_handshake_failed(std::uint32_t listener, std::size_t reason);
   void connection_opened(std::uint32_t listener);           // accepted downstream connection
   void connection_closed(std::uint32_t listener);
+  // A connection closed at accept because its client IP holds too many on the listener
+  // (`table_full`: the per-IP table had no room for one more address).
+  void connection_rejected_per_ip(std::uint32_t listener, bool table_full = false);
+  // A rate limit decided (`decision` indexes kRateDecisions).
+  void rate_limit(std::uint32_t limit, std::size_t decision);
+  // A response body compressed (`coding` indexes kCompressionCodings): bytes before and after.
+  void compressed(std::size_t coding, std::uint64_t in, std::uint64_t out);
   void access_log_dropped(std::uint64_t lines);
 
  private:

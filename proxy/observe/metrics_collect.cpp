@@ -256,13 +256,18 @@ void collect_listeners(const Shards& shards, const detail::IdTable<1>& listeners
                            MetricType::Counter);
   auto failures = family("rampart_tls_handshake_failures_total", "Failed TLS handshakes, by listener and reason.",
                          MetricType::Counter);
+  auto rejected = family("rampart_connections_rejected_total",
+                         "Downstream connections closed at accept, by listener and reason.", MetricType::Counter);
   for (std::uint32_t id = 0; id < listeners.names.size(); ++id) {
     std::int64_t open = 0;
     std::uint64_t accepted = 0;
     std::array<std::array<std::uint64_t, 2>, 2> done{};
     std::array<std::uint64_t, kTlsFailureReasonCount> failed{};
+    std::uint64_t per_ip = 0, table_full = 0;
     for (const auto& s : shards) {
       if (const detail::ListenerCell* c = s->listeners.find(id)) {
+        per_ip += c->rejected_per_ip.get();
+        table_full += c->rejected_table_full.get();
         open += c->active.get();
         accepted += c->total.get();
         for (std::size_t v = 0; v < 2; ++v)
@@ -273,6 +278,8 @@ void collect_listeners(const Shards& shards, const detail::IdTable<1>& listeners
     const std::string& name = listeners.names[id][0];
     add_gauge(active, {{"listener", name}}, static_cast<double>(open));
     add_counter(total, {{"listener", name}}, static_cast<double>(accepted));
+    add_counter(rejected, {{"listener", name}, {"reason", "per_ip_limit"}}, static_cast<double>(per_ip));
+    add_counter(rejected, {{"listener", name}, {"reason", "per_ip_table_full"}}, static_cast<double>(table_full));
     std::uint64_t any = 0;
     for (const auto& v : done) any += v[0] + v[1];
     for (std::uint64_t f : failed) any += f;
@@ -288,6 +295,45 @@ void collect_listeners(const Shards& shards, const detail::IdTable<1>& listeners
   out.push_back(std::move(total));
   out.push_back(std::move(handshakes));
   out.push_back(std::move(failures));
+  out.push_back(std::move(rejected));
+}
+
+void collect_rate_limits(const Shards& shards, const detail::IdTable<1>& limits, std::vector<MetricFamily>& out) {
+  auto decisions = family("rampart_rate_limit_decisions_total", "Rate limit decisions, by policy and decision.",
+                          MetricType::Counter);
+  for (std::uint32_t id = 0; id < limits.names.size(); ++id) {
+    std::array<std::uint64_t, kRateDecisionCount> n{};
+    for (const auto& s : shards)
+      if (const detail::RateLimitCell* c = s->rate_limits.find(id))
+        for (std::size_t d = 0; d < kRateDecisionCount; ++d) n[d] += c->decisions[d].get();
+    for (std::size_t d = 0; d < kRateDecisionCount; ++d)
+      add_counter(decisions, {{"policy", limits.names[id][0]}, {"decision", kRateDecisions[d]}},
+                  static_cast<double>(n[d]));
+  }
+  out.push_back(std::move(decisions));
+}
+
+void collect_compression(const Shards& shards, std::vector<MetricFamily>& out) {
+  auto responses = family("rampart_compression_responses_total", "Response bodies compressed, by coding.",
+                          MetricType::Counter);
+  auto in = family("rampart_compression_input_bytes_total", "Response body bytes before compression, by coding.",
+                   MetricType::Counter);
+  auto outb = family("rampart_compression_output_bytes_total", "Response body bytes after compression, by coding.",
+                     MetricType::Counter);
+  for (std::size_t c = 0; c < kCompressionCodingCount; ++c) {
+    std::uint64_t n = 0, bi = 0, bo = 0;
+    for (const auto& s : shards) {
+      n += s->compressed[c].get();
+      bi += s->compressed_in[c].get();
+      bo += s->compressed_out[c].get();
+    }
+    add_counter(responses, {{"coding", kCompressionCodings[c]}}, static_cast<double>(n));
+    add_counter(in, {{"coding", kCompressionCodings[c]}}, static_cast<double>(bi));
+    add_counter(outb, {{"coding", kCompressionCodings[c]}}, static_cast<double>(bo));
+  }
+  out.push_back(std::move(responses));
+  out.push_back(std::move(in));
+  out.push_back(std::move(outb));
 }
 
 }  // namespace
@@ -303,6 +349,7 @@ std::vector<MetricFamily> Metrics::Impl::Collect() const {
     collect_endpoints(shards, endpoints, out);
     collect_listeners(shards, listeners, out);
     collect_health(endpoint_health, out);
+    collect_rate_limits(shards, rate_limits, out);
     auto overflow = family("rampart_metrics_label_overflow_total",
                            "Names mapped to the shared \"<overflow>\" series because an id table was full.",
                            MetricType::Counter);
@@ -310,8 +357,11 @@ std::vector<MetricFamily> Metrics::Impl::Collect() const {
     add_counter(overflow, {{"table", "upstream"}}, static_cast<double>(upstreams.overflowed));
     add_counter(overflow, {{"table", "endpoint"}}, static_cast<double>(endpoints.overflowed));
     add_counter(overflow, {{"table", "listener"}}, static_cast<double>(listeners.overflowed));
+    add_counter(overflow, {{"table", "rate_limit"}}, static_cast<double>(rate_limits.overflowed));
     out.push_back(std::move(overflow));
   }
+
+  collect_compression(shards, out);
 
   std::uint64_t dropped = 0;
   for (const auto& s : shards) dropped += s->access_log_dropped.get();

@@ -31,6 +31,7 @@ constexpr std::size_t kMaxRoutes = 4096;
 constexpr std::size_t kMaxUpstreams = 1024;
 constexpr std::size_t kMaxEndpoints = 8192;
 constexpr std::size_t kMaxListeners = 64;
+constexpr std::size_t kMaxRateLimits = 1024;
 // Label value of the overflow series (config names beyond a cap share it).
 inline constexpr const char* kOverflowName = "<overflow>";
 // Label values of route id 0 (no route matched).
@@ -103,6 +104,12 @@ struct ListenerCell {
   Counter total;
   std::array<std::array<Counter, 2>, 2> tls_handshakes;  // [tls13][resumed]
   std::array<Counter, kTlsFailureReasonCount> tls_failures;
+  Counter rejected_per_ip;      // closed at accept: the client IP's connection limit
+  Counter rejected_table_full;  // closed at accept: the per-IP table had no room for a new address
+};
+
+struct RateLimitCell {
+  std::array<Counter, kRateDecisionCount> decisions;
 };
 
 // Grow-only chunked storage for ids [0, Cap): blocks never move once allocated.
@@ -145,7 +152,11 @@ struct alignas(64) ShardData {
   Cells<UpstreamCell, kMaxUpstreams> upstreams;
   Cells<EndpointCell, kMaxEndpoints> endpoints;
   Cells<ListenerCell, kMaxListeners> listeners;
+  Cells<RateLimitCell, kMaxRateLimits> rate_limits;
   Counter access_log_dropped;
+  std::array<Counter, kCompressionCodingCount> compressed;  // responses
+  std::array<Counter, kCompressionCodingCount> compressed_in;   // bytes before
+  std::array<Counter, kCompressionCodingCount> compressed_out;  // bytes after
 };
 
 }  // namespace rampart::observe::detail
@@ -205,6 +216,7 @@ struct Metrics::Impl final : prometheus::Collectable {
   detail::IdTable<1> upstreams{detail::kMaxUpstreams};
   detail::IdTable<2> endpoints{detail::kMaxEndpoints};  // {upstream, address}
   detail::IdTable<1> listeners{detail::kMaxListeners};
+  detail::IdTable<1> rate_limits{detail::kMaxRateLimits};
 
   // Control-thread cells (single writer: the control thread).
   detail::Counter reload_success;

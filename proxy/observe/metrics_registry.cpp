@@ -49,6 +49,13 @@ std::uint32_t Metrics::endpoint_id(std::string_view upstream, std::string_view a
   });
 }
 
+std::uint32_t Metrics::rate_limit_id(std::string_view policy) {
+  std::lock_guard lock(impl_->names_mu);
+  return impl_->rate_limits.get({std::string(policy)}, [&](std::uint32_t id) {
+    for (auto& s : impl_->shards) s->rate_limits.ensure(id);
+  });
+}
+
 std::uint32_t Metrics::listener_id(std::string_view listener) {
   std::lock_guard lock(impl_->names_mu);
   return impl_->listeners.get({std::string(listener)}, [&](std::uint32_t id) {

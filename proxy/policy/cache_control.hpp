@@ -15,6 +15,7 @@ class CacheControl final : public Policy {
  public:
   explicit CacheControl(const config::CacheControlSpec& spec);
   std::string_view kind() const override { return "cache_control"; }
+  std::uint8_t needs() const override { return kNeedContentType; }
   void on_response(const ResponseContext& ctx, http::HeaderEdits& edits) const override;
 
   // The rules the `spa` preset adds.

@@ -11,12 +11,7 @@ std::string join(const std::vector<std::string>& items) {
   return out;
 }
 
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
+bool iequal(std::string_view a, std::string_view b) { return http::iequals(a, b); }
 
 }  // namespace
 
@@ -25,6 +20,14 @@ Cors::Cors(config::CorsSpec spec) : spec_(std::move(spec)) {
   headers_ = join(spec_.headers);
   expose_ = join(spec_.expose_headers);
   if (spec_.max_age) max_age_ = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(*spec_.max_age).count());
+  auto line = [](std::string_view name, const std::string& value) {
+    return std::string(name) + ": " + value + "\r\n";
+  };
+  credentials_line_ = line("access-control-allow-credentials", "true");
+  methods_line_ = line("access-control-allow-methods", methods_);
+  headers_line_ = line("access-control-allow-headers", headers_);
+  expose_line_ = line("access-control-expose-headers", expose_);
+  max_age_line_ = line("access-control-max-age", max_age_);
 }
 
 bool Cors::allows(std::string_view origin) const {
@@ -64,13 +67,13 @@ void Cors::on_response(const ResponseContext& ctx, http::HeaderEdits& edits) con
   if (echo) edits.push({Kind::vary, "Origin", {}});
   if (!allows(ctx.origin)) return;
   edits.push({Kind::set, "access-control-allow-origin", echo ? ctx.origin : std::string_view("*")});
-  if (spec_.credentials) edits.push({Kind::set, "access-control-allow-credentials", "true"});
+  if (spec_.credentials) edits.push({Kind::set, "access-control-allow-credentials", "true", credentials_line_});
   if (ctx.preflight) {
-    edits.push({Kind::set, "access-control-allow-methods", methods_});
-    if (!headers_.empty()) edits.push({Kind::set, "access-control-allow-headers", headers_});
-    if (!max_age_.empty()) edits.push({Kind::set, "access-control-max-age", max_age_});
+    edits.push({Kind::set, "access-control-allow-methods", methods_, methods_line_});
+    if (!headers_.empty()) edits.push({Kind::set, "access-control-allow-headers", headers_, headers_line_});
+    if (!max_age_.empty()) edits.push({Kind::set, "access-control-max-age", max_age_, max_age_line_});
   } else if (!expose_.empty()) {
-    edits.push({Kind::set, "access-control-expose-headers", expose_});
+    edits.push({Kind::set, "access-control-expose-headers", expose_, expose_line_});
   }
 }
 

@@ -2,7 +2,9 @@
 
 #include "policy/access.hpp"
 #include "policy/cache_control.hpp"
+#include "policy/compression.hpp"
 #include "policy/cors.hpp"
+#include "policy/rate_limit.hpp"
 #include "policy/security_headers.hpp"
 
 #include <cctype>
@@ -10,9 +12,19 @@
 
 namespace rampart::policy {
 
+void Chain::add(std::shared_ptr<const Policy> p) {
+  needs_ |= p->needs();
+  if (p->kind() == "compression") {
+    compression_ = std::static_pointer_cast<const Compression>(std::move(p));
+    return;
+  }
+  policies_.push_back(std::move(p));
+}
+
 std::vector<std::string> Chain::kinds() const {
   std::vector<std::string> out;
   for (const auto& p : policies_) out.emplace_back(p->kind());
+  if (compression_) out.emplace_back("compression");
   return out;
 }
 
@@ -22,6 +34,8 @@ std::shared_ptr<const Policy> build(const config::PolicySpec& spec) {
   if (spec.cache_control) return std::make_shared<CacheControl>(*spec.cache_control);
   if (spec.cors) return std::make_shared<Cors>(*spec.cors);
   if (spec.access) return std::make_shared<Access>(*spec.access);
+  if (spec.rate_limit) return std::make_shared<RateLimit>(spec.name, *spec.rate_limit);
+  if (spec.compression) return std::make_shared<Compression>(*spec.compression);
   throw std::runtime_error("policy '" + spec.name + "' has no kind");
 }
 

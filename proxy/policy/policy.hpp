@@ -8,12 +8,44 @@
 #include "config/spec.hpp"
 #include "http/forward.hpp"
 
+#include "http/message.hpp"
+
+#include <array>
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace rampart::policy {
+
+// A rate limit's decision on one request, for metrics and the access log.
+enum class RateDecision : std::uint8_t { allowed, limited, dry_run_limited, over_key_bound };
+constexpr std::size_t kRateDecisions = 4;
+
+// What request policies leave for the rest of one exchange. Owned by the session (reused per
+// exchange: clear() before the chain runs); written only by on_request.
+struct RequestNotes {
+  // Complete header lines ("Name: value\r\n") added to this exchange's response, whatever it is
+  // (proxied, a local answer, an error): RateLimit-Policy, RateLimit, Retry-After.
+  std::string header_lines;
+  // Each rate limit that ran: its metrics id (RateLimit::metrics_id()) and its decision.
+  struct Rate {
+    std::uint32_t limit_id;
+    RateDecision decision;
+  };
+  static constexpr std::size_t kMaxRates = 8;
+  std::array<Rate, kMaxRates> rates{};
+  std::size_t rate_count = 0;
+  void add_rate(std::uint32_t id, RateDecision d) {
+    if (rate_count < kMaxRates) rates[rate_count++] = {id, d};
+  }
+  void clear() {
+    header_lines.clear();
+    rate_count = 0;
+  }
+};
 
 // What the request policies see. Views valid during the call.
 struct RequestContext {
@@ -22,6 +54,9 @@ struct RequestContext {
   std::string_view origin;            // Origin ("" if none)
   std::string_view preflight_method;  // Access-Control-Request-Method ("" if none)
   const core::IpAddress* client = nullptr;  // the client (after trusted X-Forwarded-For); null if unknown
+  std::span<const http::Header> headers = {};  // every request header, as received
+  std::string_view route = {};        // the matched route's name ("" without a route)
+  RequestNotes* notes = nullptr;      // where request policies leave headers and decisions (never null in the proxy)
 };
 
 // What the response policies see of an exchange. Views valid during the call.
@@ -34,10 +69,17 @@ struct ResponseContext {
   bool preflight = false;         // a CORS preflight answered at the edge
 };
 
+// What a policy reads beyond the method, path and client, so the session gathers only that.
+enum Need : std::uint8_t {
+  kNeedOrigin = 1,       // RequestContext/ResponseContext origin and preflight_method
+  kNeedContentType = 2,  // ResponseContext content_type
+};
+
 class Policy {
  public:
   virtual ~Policy() = default;
   virtual std::string_view kind() const = 0;
+  virtual std::uint8_t needs() const { return 0; }
   // Before routing to the upstream: a status to answer with at the edge (the response hooks
   // still run on that answer), or 0 to go on.
   virtual int on_request(const RequestContext&) const { return 0; }
@@ -45,10 +87,16 @@ class Policy {
   virtual void on_response(const ResponseContext& ctx, http::HeaderEdits& edits) const = 0;
 };
 
+class Compression;
+
 class Chain {
  public:
-  void add(std::shared_ptr<const Policy> p) { policies_.push_back(std::move(p)); }
-  bool empty() const { return policies_.empty(); }
+  // A compression policy is kept apart: it transforms bodies, the session asks for it by name.
+  void add(std::shared_ptr<const Policy> p);
+  bool empty() const { return policies_.empty() && !compression_; }
+  // The union of the policies' needs() (Need bits).
+  std::uint8_t needs() const { return needs_; }
+  const Compression* compression() const { return compression_.get(); }
   int on_request(const RequestContext& ctx) const {
     for (const auto& p : policies_)
       if (int status = p->on_request(ctx)) return status;
@@ -61,6 +109,8 @@ class Chain {
 
  private:
   std::vector<std::shared_ptr<const Policy>> policies_;
+  std::shared_ptr<const Compression> compression_;
+  std::uint8_t needs_ = 0;
 };
 
 // The factory table: a policy from its spec (the kind the spec has). Throws std::runtime_error on

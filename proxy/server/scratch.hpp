@@ -3,7 +3,9 @@
 // progress and gives it back when the connection goes idle, so idle keep-alive connections hold
 // none of it and the steady state allocates nothing (vectors and strings keep their capacity).
 #pragma once
+#include "http/encoder.hpp"
 #include "http/message.hpp"
+#include "policy/policy.hpp"
 
 #include <memory>
 #include <string>
@@ -26,6 +28,30 @@ struct ExchangeScratch {
   std::string origin;  // the request's Origin (CORS)
   std::string media_type;
   http::HeaderEdits edits;
+  policy::RequestNotes notes;  // what the request policies left for the response (rate-limit headers)
+  std::string accept_encoding;  // the request's Accept-Encoding (kept only when the chain compresses)
+  std::string etag;             // a weakened ETag of a compressed response
+  std::string zout;             // compressed body bytes on their way to the client
+};
+
+// Compressors of one worker: a response body being compressed borrows one and gives it back when
+// it ends, so zlib's state is reused across responses and the number alive is the number of
+// concurrent compressed responses. Per worker; not thread-safe.
+class EncoderPool {
+ public:
+  std::unique_ptr<http::Encoder> take() {
+    if (free_.empty()) return std::make_unique<http::Encoder>();
+    auto e = std::move(free_.back());
+    free_.pop_back();
+    return e;
+  }
+  void give(std::unique_ptr<http::Encoder> e) {
+    if (free_.size() < kMax) free_.push_back(std::move(e));
+  }
+
+ private:
+  static constexpr std::size_t kMax = 16;
+  std::vector<std::unique_ptr<http::Encoder>> free_;
 };
 
 // Per worker; not thread-safe.

@@ -9,6 +9,8 @@
 // passed, and the code below turns that into the status the phase calls for.
 #include "server/session.hpp"
 
+#include "policy/compression.hpp"
+
 #include "http/forward.hpp"
 #include "observe/flags.hpp"
 #include "server/worker.hpp"
@@ -86,6 +88,16 @@ bool is_stale(tcp::socket& s) {
 }
 
 // Builds a gather list that frames body pieces as chunks ("<hex>\r\n" data "\r\n").
+// What the response writer needs to know of the exchange (keep-alive on; the caller adjusts).
+http::ResponseInfo interim_info(std::string_view request_id, bool head, bool upgrade) {
+  http::ResponseInfo info;
+  info.request_id = request_id;
+  info.keep_alive = true;
+  info.head_request = head;
+  info.upgrade = upgrade;
+  return info;
+}
+
 class ChunkFramer {
  public:
   static constexpr std::size_t kMaxPieces = 64;
@@ -169,6 +181,7 @@ Session::Session(Worker& worker, tcp::socket socket, std::string listener, std::
 }
 
 Session::~Session() {
+  if (slot_limiter_) slot_limiter_->release(slot_ip_);
   if (sc_) worker_.scratch().give(std::move(sc_));
   worker_.metrics().connection_closed(listener_metrics_);
   worker_.delist(registration_);
@@ -519,6 +532,7 @@ awaitable<bool> Session::handle(Exchange& ex) {
 
   const route::Table* table = snap.table_for(listener_);
   route::Match m = table ? table->match(sc_->req.host, sc_->req.path, sc_->req.method_text, sc_->req.headers) : route::Match{};
+  sc_->notes.clear();
   ex.route = m.route;
   ex.policies = ex.route ? ex.route->policies.get() : snap.policies_of(m.server);
   if (ex.policies && ex.policies->empty()) ex.policies = nullptr;
@@ -526,13 +540,31 @@ awaitable<bool> Session::handle(Exchange& ex) {
     sc_->policy_path.assign(sc_->req.path);
     sc_->origin.clear();
     std::string_view preflight_method;
-    for (const auto& h : sc_->req.headers) {
-      if (http::iequals(h.name, "origin")) sc_->origin.assign(h.value);
-      else if (http::iequals(h.name, "access-control-request-method")) preflight_method = h.value;
+    sc_->accept_encoding.clear();
+    const bool cors = (ex.policies->needs() & policy::kNeedOrigin) != 0;
+    const bool compresses = ex.policies->compression() != nullptr;
+    if (cors || compresses) {
+      for (const auto& h : sc_->req.headers) {
+        if (cors && http::iequals(h.name, "origin")) sc_->origin.assign(h.value);
+        else if (cors && http::iequals(h.name, "access-control-request-method")) preflight_method = h.value;
+        else if (compresses && http::iequals(h.name, "accept-encoding")) {
+          if (!sc_->accept_encoding.empty()) sc_->accept_encoding += ", ";
+          sc_->accept_encoding += h.value;
+        }
+      }
     }
     const auto client = policy_client(snap);
-    ex.preflight_status = ex.policies->on_request(
-        {sc_->req.method_text, sc_->req.path, sc_->origin, preflight_method, client ? &*client : nullptr});
+    ex.preflight_status = ex.policies->on_request({sc_->req.method_text, sc_->req.path, sc_->origin, preflight_method,
+                                                   client ? &*client : nullptr, sc_->req.headers,
+                                                   ex.route ? std::string_view(ex.route->name) : std::string_view(),
+                                                   &sc_->notes});
+    for (std::size_t i = 0; i < sc_->notes.rate_count; ++i) {
+      const auto& r = sc_->notes.rates[i];
+      worker_.metrics().rate_limit(r.limit_id, static_cast<std::size_t>(r.decision));
+      if (ex.preflight_status && (r.decision == policy::RateDecision::limited ||
+                                  r.decision == policy::RateDecision::over_key_bound))
+        ex.flags.set(observe::Flag::RL);
+    }
     ex.preflight = ex.preflight_status == 204 && sc_->req.method == http::Method::options && !sc_->origin.empty() &&
                    !preflight_method.empty();
   }
@@ -601,6 +633,7 @@ awaitable<bool> Session::send_local(Exchange& ex, int status, std::string_view c
                              sc_->edits);
     with_policies.assign(extra_headers);
     http::append_edit_lines(sc_->edits, with_policies);
+    with_policies += sc_->notes.header_lines;
     extra_headers = with_policies;
   }
   sc_->out.clear();
@@ -780,31 +813,36 @@ awaitable<int> Session::send_request_body(Exchange& ex, upstream::Connection& up
   }
 }
 
+// Response body bytes to the client, under the route's send timeout; false (and flag DC) when the
+// client is gone.
+awaitable<bool> Session::write_response_bytes(Exchange& ex, std::span<const asio::const_buffer> bufs) {
+  set_phase(Phase::client_write, ex.route->send_timeout);
+  auto [ec, n] = co_await client_write(bufs);
+  ex.response_started = true;
+  ex.bytes_sent += n;
+  if (ec) ex.flags.set(observe::Flag::DC);
+  co_return !ec;
+}
+
+// More of the upstream's body into up.input (made room for first), under the route's read
+// timeout; 0 when the upstream closed, failed or timed out.
+awaitable<std::size_t> Session::read_upstream_body(Exchange& ex, upstream::Connection& up) {
+  if (up.input.write_space() == 0) up.input.compact();
+  if (up.input.write_space() == 0) up.input.reserve(kStreamBuffer);
+  set_phase(Phase::upstream_body, ex.route->read_timeout);
+  auto [ec, n] = co_await up.socket.async_read_some(asio::buffer(up.input.write_ptr(), up.input.write_space()), nothrow);
+  if (ec) co_return 0;
+  up.input.commit(n);
+  co_return n;
+}
+
 // Streams the response body from the upstream to the client; sc_->out holds the response head, which
 // goes out with the first body bytes. Returns true when the body ended where its framing said.
 awaitable<bool> Session::stream_response_body(Exchange& ex, upstream::Connection& up, const http::ResponseHead& resp,
                                               bool chunk_to_client) {
-  const auto read_timeout = ex.route->read_timeout;
-  const auto send_timeout = ex.route->send_timeout;
   bool head_pending = true;
-
-  auto write_client = [&](std::span<const asio::const_buffer> bufs) -> awaitable<bool> {
-    set_phase(Phase::client_write, send_timeout);
-    auto [ec, n] = co_await client_write(bufs);
-    ex.response_started = true;
-    ex.bytes_sent += n;
-    if (ec) ex.flags.set(observe::Flag::DC);
-    co_return !ec;
-  };
-  auto read_upstream = [&]() -> awaitable<std::size_t> {
-    if (up.input.write_space() == 0) up.input.compact();
-    if (up.input.write_space() == 0) up.input.reserve(kStreamBuffer);
-    set_phase(Phase::upstream_body, read_timeout);
-    auto [ec, n] = co_await up.socket.async_read_some(asio::buffer(up.input.write_ptr(), up.input.write_space()), nothrow);
-    if (ec) co_return 0;
-    up.input.commit(n);
-    co_return n;
-  };
+  auto write_client = [&](std::span<const asio::const_buffer> bufs) { return write_response_bytes(ex, bufs); };
+  auto read_upstream = [&]() { return read_upstream_body(ex, up); };
 
   if (resp.body == http::BodyKind::none || (resp.body == http::BodyKind::content_length && resp.content_length == 0)) {
     std::array<asio::const_buffer, 1> b{asio::buffer(sc_->out)};
@@ -971,6 +1009,185 @@ std::string_view cookie_value(std::string_view header, std::string_view name) {
 }
 
 }  // namespace
+
+// Whether and how this response is compressed (the chain's compression policy decides from the
+// response head and the request's Accept-Encoding). Adds Vary, Content-Encoding and a weakened
+// ETag to the exchange's edits and marks the framing as re-encoded.
+http::Coding Session::compression_for(Exchange& ex, const policy::Compression& comp, http::ResponseInfo& rinfo,
+                                      int& level) {
+  policy::Compression::Input in{};
+  in.status = sc_->resp.status;
+  in.head_request = ex.head;
+  in.media_type = sc_->media_type;
+  in.accept_encoding = sc_->accept_encoding;
+  std::string_view etag;
+  for (const auto& h : sc_->resp.headers) {
+    if (http::iequals(h.name, "content-encoding")) in.content_encoding = h.value;
+    else if (http::iequals(h.name, "content-range")) in.has_content_range = true;
+    else if (http::iequals(h.name, "etag")) etag = h.value;
+    else if (http::iequals(h.name, "cache-control")) {
+      // Several Cache-Control fields: the one naming no-transform is the one that matters.
+      if (in.cache_control.empty() || h.value.find("no-transform") != std::string_view::npos) in.cache_control = h.value;
+    }
+  }
+  if (sc_->resp.body == http::BodyKind::content_length) in.content_length = sc_->resp.content_length;
+  const auto d = comp.decide(in);
+  if (d.vary) sc_->edits.push({http::HeaderEdit::Kind::vary, "Accept-Encoding", {}});
+  if (d.coding == http::Coding::identity) return d.coding;
+  level = d.level;
+  sc_->edits.push({http::HeaderEdit::Kind::set, "content-encoding", http::coding_name(d.coding)});
+  if (!etag.empty() && !etag.starts_with("W/")) {
+    sc_->etag = policy::Compression::weak_etag(etag);
+    if (sc_->etag.empty())
+      sc_->edits.push({http::HeaderEdit::Kind::remove, "etag", {}});  // not an entity-tag: never keep it strong
+    else
+      sc_->edits.push({http::HeaderEdit::Kind::set, "etag", sc_->etag});
+  }
+  rinfo.recoded = true;
+  return d.coding;
+}
+
+// A compressed response: the upstream body, decoded from its framing, goes through one of the
+// worker's encoders. A whole body of known length that fits the stream buffer is compressed before
+// the head is written and goes out with its Content-Length; any other body streams, chunked to
+// HTTP/1.1 clients and close-delimited to HTTP/1.0 ones. Compressed output is sent once 16 KiB
+// have built up, and flushed whenever the upstream has nothing more waiting, so a slow stream
+// still reaches the client as it comes. Returns true when the upstream body ended where its
+// framing said (and everything was written).
+awaitable<bool> Session::stream_compressed_body(Exchange& ex, upstream::Connection& up, http::ResponseInfo& rinfo,
+                                                const http::HeaderEdits* edits, http::Coding coding, int level) {
+  constexpr std::size_t kSendAt = 16 * 1024;
+  const auto& route = *ex.route;
+  const http::ResponseHead& resp = sc_->resp;
+  std::unique_ptr<http::Encoder> enc = worker_.encoders().take();
+  struct GiveBack {
+    Worker& w;
+    std::unique_ptr<http::Encoder>& e;
+    ~GiveBack() { w.encoders().give(std::move(e)); }
+  } give_back{worker_, enc};
+  std::string& z = sc_->zout;
+  z.clear();
+  std::uint64_t plain = 0;
+  const std::size_t coding_index = coding == http::Coding::gzip ? 0 : 1;
+  // The head's fields first: they are views into up.input, which reading the body may move.
+  const bool whole = resp.body == http::BodyKind::content_length && resp.content_length <= kStreamBuffer;
+  if (!whole && !rinfo.client_http11) {
+    ex.keep_alive = false;  // the body ends when the connection closes
+    rinfo.keep_alive = false;
+  }
+  sc_->out.clear();
+  http::write_downstream_fields(resp, route.response_headers, rinfo, sc_->out, edits);
+
+  auto write_client = [&](std::span<const asio::const_buffer> bufs) { return write_response_bytes(ex, bufs); };
+  auto read_upstream = [&]() { return read_upstream_body(ex, up); };
+  if (up.input.capacity() < kStreamBuffer) up.input.reserve(kStreamBuffer);
+
+  if (whole) {
+    const auto len = static_cast<std::size_t>(resp.content_length);
+    while (up.input.size() < len)
+      if (co_await read_upstream() == 0) co_return false;
+    enc->begin(coding, level, len);
+    enc->write(up.input.data().substr(0, len), z);
+    enc->finish(z);
+    up.input.consume(len);
+    rinfo.recoded_length = z.size();
+    http::finish_downstream_head(resp, rinfo, sc_->out);
+    // Counted before the write: a client that saw the response also sees it in the metrics.
+    worker_.metrics().compressed(coding_index, len, z.size());
+    std::array<asio::const_buffer, 2> b{asio::buffer(sc_->out), asio::buffer(z)};
+    co_return co_await write_client(b);
+  }
+
+  const bool chunked = rinfo.client_http11;
+  http::finish_downstream_head(resp, rinfo, sc_->out);
+  enc->begin(coding, level, resp.body == http::BodyKind::content_length
+                                ? std::optional<std::uint64_t>(resp.content_length)
+                                : std::nullopt);
+  bool head_pending = true;
+  std::uint64_t sent = 0;
+  // Sends z (as one chunk) after the head if it is still pending, and the last chunk when `last`.
+  auto send = [&](bool last) -> awaitable<bool> {
+    std::array<char, 24> size_line{};
+    std::array<asio::const_buffer, 5> b;
+    std::size_t n = 0;
+    if (head_pending) b[n++] = asio::buffer(sc_->out);
+    if (!z.empty()) {
+      if (chunked) {
+        const int len = std::snprintf(size_line.data(), size_line.size(), "%zx\r\n", z.size());
+        b[n++] = asio::buffer(size_line.data(), static_cast<std::size_t>(len));
+      }
+      b[n++] = asio::buffer(z);
+      if (chunked) b[n++] = asio::buffer("\r\n", 2);
+    }
+    if (last && chunked) b[n++] = asio::buffer(kLastChunk);
+    if (n == 0) co_return true;
+    sent += z.size();
+    const bool ok = co_await write_client(std::span<const asio::const_buffer>(b.data(), n));
+    head_pending = false;
+    z.clear();
+    co_return ok;
+  };
+
+  http::ChunkedDecoder decoder;
+  std::uint64_t remaining = resp.content_length;
+  bool fresh = false;  // input went into the encoder since the last flush
+  for (;;) {
+    bool done = false;
+    bool decoded_all = true;  // every buffered byte went through (false: stopped early to send output)
+    if (resp.body == http::BodyKind::content_length) {
+      const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(up.input.size(), remaining));
+      enc->write(up.input.data().substr(0, take), z);
+      up.input.consume(take);
+      plain += take;
+      remaining -= take;
+      fresh = fresh || take > 0;
+      done = remaining == 0;
+    } else if (resp.body == http::BodyKind::chunked) {
+      std::size_t used = 0;
+      for (;;) {
+        std::size_t consumed = 0;
+        std::string_view piece;
+        const auto st = decoder.decode(up.input.data().substr(used), consumed, piece);
+        used += consumed;
+        if (st == http::ChunkedDecoder::Status::error) co_return false;  // bad upstream framing: abort
+        if (st == http::ChunkedDecoder::Status::data) {
+          enc->write(piece, z);
+          plain += piece.size();
+          fresh = true;
+          if (z.size() >= kSendAt) {
+            decoded_all = false;
+            break;
+          }
+          continue;
+        }
+        done = st == http::ChunkedDecoder::Status::done;
+        break;
+      }
+      up.input.consume(used);
+    } else {  // until_close
+      enc->write(up.input.data(), z);
+      plain += up.input.size();
+      fresh = fresh || !up.input.empty();
+      up.input.consume(up.input.size());
+    }
+    if (done) break;
+    if (z.size() >= kSendAt && !co_await send(false)) co_return false;
+    if (!decoded_all) continue;  // more buffered input to decode
+    boost::system::error_code aec;
+    if (fresh && up.socket.available(aec) == 0) {
+      enc->write({}, z, /*flush=*/true);
+      fresh = false;
+      if (!co_await send(false)) co_return false;
+    }
+    if (co_await read_upstream() == 0) {
+      if (resp.body != http::BodyKind::until_close || timed_out()) co_return false;
+      break;  // the upstream closed: that ends an until_close body
+    }
+  }
+  enc->finish(z);
+  worker_.metrics().compressed(coding_index, plain, sent + z.size());
+  co_return co_await send(true);
+}
 
 // The client for policies: the peer, or, when the peer is a trusted proxy, the rightmost address
 // of X-Forwarded-For that is not one of the trusted proxies (what they vouch for, and no further).
@@ -1299,7 +1516,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
           }
           if (sc_->resp.status != 100 && ex.version_minor >= 1) {  // 100 is ours to send; HTTP/1.0 knows no 1xx
             sc_->out.clear();
-            http::write_downstream_response(sc_->resp, route.response_headers, {sc_->request_id, true, ex.head, false}, sc_->out);
+            http::write_downstream_response(sc_->resp, route.response_headers, interim_info(sc_->request_id, ex.head, false), sc_->out);
             set_phase(Phase::client_write, route.send_timeout);
             auto [cec, cn] = co_await client_write(asio::buffer(sc_->out));
             ex.bytes_sent += cn;
@@ -1418,7 +1635,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   // The response head goes downstream with the first body bytes.
   if (sc_->resp.status == 101) {
     sc_->out.clear();
-    http::write_downstream_response(sc_->resp, route.response_headers, {sc_->request_id, true, false, true}, sc_->out);
+    http::write_downstream_response(sc_->resp, route.response_headers, interim_info(sc_->request_id, false, true), sc_->out);
     up->input.consume(sc_->resp.head_size);
     set_phase(Phase::client_write, route.send_timeout);
     auto [cec, cn] = co_await client_write(asio::buffer(sc_->out));
@@ -1436,23 +1653,37 @@ awaitable<bool> Session::proxy(Exchange& ex) {
   if (unsized && !chunk_to_client) ex.keep_alive = false;
   if (worker_.draining()) ex.keep_alive = false;  // the drain began while this request was in flight
   sc_->out.clear();
-  http::ResponseInfo rinfo{sc_->request_id, ex.keep_alive, ex.head, false};
+  http::ResponseInfo rinfo = interim_info(sc_->request_id, ex.head, false);
+  rinfo.keep_alive = ex.keep_alive;
   rinfo.client_http11 = ex.version_minor >= 1;
+  if (ex.policies) rinfo.extra_lines = sc_->notes.header_lines;
   const http::HeaderEdits* edits = nullptr;
+  http::Coding coding = http::Coding::identity;
+  int level = 0;
   if (ex.policies) {
-    std::string_view content_type;
-    for (const auto& h : sc_->resp.headers)
-      if (http::iequals(h.name, "content-type")) content_type = h.value;
-    policy::media_type(content_type, sc_->media_type);
+    sc_->media_type.clear();
+    if (ex.policies->needs() & policy::kNeedContentType) {
+      std::string_view content_type;
+      for (const auto& h : sc_->resp.headers)
+        if (http::iequals(h.name, "content-type")) content_type = h.value;
+      policy::media_type(content_type, sc_->media_type);
+    }
     sc_->edits.clear();
     ex.policies->on_response(
         {sc_->resp.status, sc_->media_type, sc_->policy_path, tls_ != nullptr, sc_->origin, false}, sc_->edits);
     edits = &sc_->edits;
+    if (const policy::Compression* comp = ex.policies->compression()) coding = compression_for(ex, *comp, rinfo, level);
   }
-  http::write_downstream_response(sc_->resp, route.response_headers, rinfo, sc_->out, edits);
   up->input.consume(sc_->resp.head_size);
   ex.status = sc_->resp.status;
-  const bool complete = co_await stream_response_body(ex, *up, sc_->resp, chunk_to_client);
+  bool complete = false;
+  if (coding != http::Coding::identity && sc_->resp.body != http::BodyKind::none &&
+      !(sc_->resp.body == http::BodyKind::content_length && sc_->resp.content_length == 0)) {
+    complete = co_await stream_compressed_body(ex, *up, rinfo, edits, coding, level);
+  } else {
+    http::write_downstream_response(sc_->resp, route.response_headers, rinfo, sc_->out, edits);
+    complete = co_await stream_response_body(ex, *up, sc_->resp, chunk_to_client);
+  }
   upstream_ = nullptr;
   ex.upstream_end = Clock::now();
   if (!complete) {

@@ -2,6 +2,8 @@
 // Owned by its coroutine (run_owned); lives and dies on the worker that accepted it.
 #pragma once
 #include "core/buffer.hpp"
+#include "http/encoder.hpp"
+#include "http/forward.hpp"
 #include "http/message.hpp"
 #include "http/parser.hpp"
 #include "server/generation.hpp"
@@ -13,11 +15,16 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <cstdint>
+#include <span>
 #include <list>
 #include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
+
+namespace rampart::policy {
+class Compression;
+}
 
 namespace rampart::server {
 
@@ -46,6 +53,11 @@ class Session {
 
   // mTLS listeners: the header that carries the verified client certificate's subject upstream.
   void set_client_cert_header(std::string header) { client_cert_header_ = std::move(header); }
+  // The session holds one of `ip`'s slots in the listener's per-IP limiter; released when it ends.
+  void hold_connection_slot(std::shared_ptr<core::ConnectionLimiter> limiter, const core::IpAddress& ip) {
+    slot_limiter_ = std::move(limiter);
+    slot_ip_ = ip;
+  }
 
   // The coroutine that owns the session for its whole life.
   static boost::asio::awaitable<void> run_owned(std::unique_ptr<Session> self);
@@ -82,6 +94,11 @@ class Session {
   std::uint64_t balance_hash(const config::HashKeySpec& key) const;
   std::optional<core::IpAddress> policy_client(const snapshot::Snapshot& snap) const;
   boost::asio::awaitable<int> send_request_body(Exchange& ex, upstream::Connection& up);
+  boost::asio::awaitable<bool> write_response_bytes(Exchange& ex, std::span<const boost::asio::const_buffer> bufs);
+  boost::asio::awaitable<std::size_t> read_upstream_body(Exchange& ex, upstream::Connection& up);
+  http::Coding compression_for(Exchange& ex, const policy::Compression& comp, http::ResponseInfo& rinfo, int& level);
+  boost::asio::awaitable<bool> stream_compressed_body(Exchange& ex, upstream::Connection& up, http::ResponseInfo& rinfo,
+                                                      const http::HeaderEdits* edits, http::Coding coding, int level);
   boost::asio::awaitable<bool> stream_response_body(Exchange& ex, upstream::Connection& up,
                                                     const http::ResponseHead& resp, bool chunk_to_client);
   boost::asio::awaitable<void> tunnel(upstream::Connection& up);
@@ -110,6 +127,8 @@ class Session {
   std::string client_ip_;
   std::uint16_t client_port_ = 0;
   std::optional<core::IpAddress> client_addr_;  // the peer, parsed once
+  std::shared_ptr<core::ConnectionLimiter> slot_limiter_;  // set when the listener limits connections per IP
+  core::IpAddress slot_ip_;
   bool client_trusted_ = false;
   core::FlatBuffer in_;
   std::unique_ptr<ExchangeScratch> sc_;  // borrowed from the worker while an exchange runs

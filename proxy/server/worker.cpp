@@ -159,11 +159,30 @@ void Worker::start_session(const Listener& l, int fd) {
 void Worker::start_session(const Listener& l, tcp::socket socket) {
   const auto& ids = gen_->snap->listener_metrics;
   auto id = ids.find(l.name);
+  const std::uint32_t metrics_id = id == ids.end() ? 0 : id->second;
+  // The per-IP connection limit: over it, the connection is closed before any byte is read.
+  std::shared_ptr<core::ConnectionLimiter> limiter;
+  core::IpAddress peer_ip;
+  if (auto lim = gen_->snap->connection_limits.find(l.name); lim != gen_->snap->connection_limits.end()) {
+    boost::system::error_code pec;
+    const auto peer = socket.remote_endpoint(pec);
+    if (pec) return;  // already gone
+    peer_ip = peer.address().is_v4() ? core::ip_from_v4(peer.address().to_v4().to_uint())
+                                     : core::ip_from_v6(peer.address().to_v6().to_bytes());
+    if (const auto admitted = lim->second->admit(peer_ip); admitted != core::ConnectionLimiter::Admit::ok) {
+      metrics_.connection_rejected_per_ip(metrics_id, admitted == core::ConnectionLimiter::Admit::table_full);
+      return;  // the socket closes here
+    }
+    limiter = lim->second;
+  }
   const tls::ServerContext* tls = gen_->snap->tls_for(l.name);
   SSL* ssl = tls ? tls->new_ssl() : nullptr;
-  if (tls && !ssl) return;  // out of memory: the connection closes
-  auto session = std::make_unique<Session>(*this, std::move(socket), l.name, id == ids.end() ? 0 : id->second,
-                                           tls ? "https" : "http", ssl);
+  if (tls && !ssl) {  // out of memory: the connection closes
+    if (limiter) limiter->release(peer_ip);
+    return;
+  }
+  auto session = std::make_unique<Session>(*this, std::move(socket), l.name, metrics_id, tls ? "https" : "http", ssl);
+  if (limiter) session->hold_connection_slot(std::move(limiter), peer_ip);
   if (tls && !tls->client_subject_header().empty()) session->set_client_cert_header(tls->client_subject_header());
   asio::co_spawn(ioc_, Session::run_owned(std::move(session)), asio::detached);
 }

@@ -48,6 +48,7 @@ class Worker {
   boost::asio::io_context& context() { return ioc_; }
   core::BlockPool& blocks() { return blocks_; }
   ScratchPool& scratch() { return scratch_; }
+  EncoderPool& encoders() { return encoders_; }
   GenerationRef generation() const { return gen_; }
   upstream::Pool& pool() { return pool_; }
   bool draining() const { return draining_; }
@@ -94,6 +95,7 @@ class Worker {
   // back and delist themselves.
   core::BlockPool blocks_;
   ScratchPool scratch_;
+  EncoderPool encoders_;
   std::list<Session*> sessions_;
   // Only this worker's thread does I/O on its sockets, so the reactor needs no per-socket locks;
   // the scheduler keeps its lock because the control thread posts to it.

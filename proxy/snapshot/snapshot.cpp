@@ -1,16 +1,33 @@
 #include "snapshot/snapshot.hpp"
 
+#include "policy/rate_limit.hpp"
+
 #include <boost/asio/ip/address.hpp>
 #include <netdb.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <mutex>
+#include <unordered_map>
 #include <cstring>
 #include <stdexcept>
 
 namespace rampart::snapshot {
 
 namespace {
+
+// The process-wide limiter of a listener: the same object for every snapshot while the limit is
+// unchanged, so connections accepted before a reload are released into the table that counted them.
+std::shared_ptr<core::ConnectionLimiter> connection_limiter(const std::string& listener, std::uint32_t per_ip) {
+  static std::mutex mu;
+  static std::unordered_map<std::string, std::weak_ptr<core::ConnectionLimiter>> live;
+  const std::string key = listener + "|" + std::to_string(per_ip);
+  std::lock_guard lock(mu);
+  if (auto existing = live[key].lock()) return existing;
+  auto fresh = std::make_shared<core::ConnectionLimiter>(per_ip);
+  live[key] = fresh;
+  return fresh;
+}
 
 // Blocking name resolution (getaddrinfo) of a name: its IPv4 addresses, or its IPv6 ones when it
 // has none. Used when no discovery is running (rampart check).
@@ -73,6 +90,7 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
   for (std::size_t i = 0; i < spec.listeners.size(); ++i) {
     const auto& l = spec.listeners[i];
     if (l.redirect_https_port) snap->redirect_https[l.name] = l.redirect_https_port;
+    if (l.max_connections_per_ip) snap->connection_limits[l.name] = connection_limiter(l.name, l.max_connections_per_ip);
     if (!l.tls) continue;
     auto ctx = tls::ServerContext::build(*l.tls, i, tickets->for_listener(l.name), diagnostics);
     if (!ctx) {
@@ -146,12 +164,18 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
   auto upstream_index = [&](const std::string& name) { return index.at(name); };
 
   // Policies: built once per snapshot by name; a server's chain, and each route's (the server's,
-  // minus `without` and minus kinds the route brings itself, then the route's own).
+  // minus `without` and minus kinds the route brings itself, then the route's own). Rate limits
+  // stack instead: a route's own limits add to its server's.
   std::unordered_map<std::string, std::shared_ptr<const policy::Policy>> policies;
   std::unordered_map<std::string, std::string> kind_of;
   try {
     for (const auto& p : spec.policies) {
-      policies[p.name] = policy::build(p);
+      // A rate limit counts its decisions under its own name; the others need no metrics id.
+      if (p.rate_limit)
+        policies[p.name] = std::make_shared<policy::RateLimit>(p.name, *p.rate_limit,
+                                                               metrics ? metrics->rate_limit_id(p.name) : 0);
+      else
+        policies[p.name] = policy::build(p);
       kind_of[p.name] = p.kind();
     }
   } catch (const std::exception& e) {
@@ -171,8 +195,10 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
     if (it != server_spec.end()) {
       for (const auto& n : it->second->policies) {
         if (std::find(rs.without.begin(), rs.without.end(), n) != rs.without.end()) continue;
-        const bool replaced = std::any_of(rs.policies.begin(), rs.policies.end(),
-                                          [&](const std::string& own) { return kind_of.at(own) == kind_of.at(n); });
+        const bool replaced =
+            kind_of.at(n) != "rate_limit" &&
+            std::any_of(rs.policies.begin(), rs.policies.end(),
+                        [&](const std::string& own) { return kind_of.at(own) == kind_of.at(n); });
         if (!replaced) chain->add(policies.at(n));
       }
     }

@@ -2,6 +2,7 @@
 // the control thread, then shared read-only by every worker; each exchange holds the snapshot it
 // started with, so a reload never changes a request in flight.
 #pragma once
+#include "core/conn_limit.hpp"
 #include "config/spec.hpp"
 #include "http/parser.hpp"
 #include "observe/access_log.hpp"
@@ -67,6 +68,9 @@ struct Snapshot {
   std::unordered_map<std::string, std::uint32_t> listener_metrics;  // listener name -> metrics id
   std::unordered_map<std::string, std::shared_ptr<const tls::ServerContext>> tls;  // TLS listeners only
   std::unordered_map<std::string, std::uint16_t> redirect_https;                  // listener -> https port
+  // Listeners with max_connections_per_ip: one limiter shared by every worker, kept across
+  // reloads while the listener's limit stays the same (connections open across a reload stay counted).
+  std::unordered_map<std::string, std::shared_ptr<core::ConnectionLimiter>> connection_limits;
   std::unordered_map<std::string, std::shared_ptr<const policy::Chain>> server_policies;  // server name -> chain
 
   const policy::Chain* policies_of(const std::string* server) const {

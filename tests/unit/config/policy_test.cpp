@@ -84,7 +84,7 @@ TEST_CASE("policies: references and merge rules are checked", "[config][policy][
   CHECK(errors_of("listeners: [{name: l, address: \"127.0.0.1:0\"}]\npolicies: [{name: x}]\n"
                   "servers: [{name: s, hosts: [\"*\"], routes: [{respond: {}}]}]\n") ==
         std::vector<std::string>{
-            "t.yaml:2:12: error: a policy needs exactly one kind: security_headers, cache_control, cors or access [policies[0]]"});
+            "t.yaml:2:12: error: a policy needs exactly one kind: security_headers, cache_control, cors, access, rate_limit or compression [policies[0]]"});
   CHECK(errors_of("listeners: [{name: l, address: \"127.0.0.1:0\"}]\npolicies: [{name: x, cache_control: {}}]\n"
                   "servers: [{name: s, hosts: [\"*\"], routes: [{respond: {}}]}]\n") ==
         std::vector<std::string>{"t.yaml:2:37: error: cache_control needs rules or a preset [policies[0].cache_control]"});
