@@ -31,7 +31,7 @@ done
 build_packages=(
   g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev libnghttp2-dev libbrotli-dev zlib1g-dev
+  libssl-dev libnghttp2-dev libbrotli-dev zlib1g-dev libdeflate-dev
   libyaml-cpp-dev catch2 prometheus-cpp-dev libc-ares-dev
 )
 # Tests: the integration suite drives the real binaries with these tools; the bench/compare smoke

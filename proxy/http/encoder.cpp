@@ -1,5 +1,7 @@
 #include "http/encoder.hpp"
 
+#include <libdeflate.h>
+
 #include <brotli/encode.h>
 #include <zlib.h>
 
@@ -254,6 +256,26 @@ void Encoder::finish(std::string& out) {
 std::size_t Encoder::memory() const noexcept {
   if (!state_) return 0;
   return sizeof(State) + state_->zlib_bytes + state_->brotli_bytes;
+}
+
+WholeGzip::~WholeGzip() {
+  if (compressor_) libdeflate_free_compressor(compressor_);
+}
+
+void WholeGzip::compress(int level, std::string_view in, std::string& out) {
+  level = std::clamp(level, 1, 9);
+  if (!compressor_ || level != level_) {
+    if (compressor_) libdeflate_free_compressor(compressor_);
+    compressor_ = libdeflate_alloc_compressor(level);
+    level_ = level;
+    if (!compressor_) throw std::runtime_error("libdeflate: out of memory");
+  }
+  const std::size_t old = out.size();
+  const std::size_t bound = libdeflate_gzip_compress_bound(compressor_, in.size());
+  out.resize(old + bound);
+  const std::size_t n = libdeflate_gzip_compress(compressor_, in.data(), in.size(), out.data() + old, bound);
+  if (n == 0) throw std::runtime_error("libdeflate: output larger than its bound");
+  out.resize(old + n);
 }
 
 }  // namespace rampart::http

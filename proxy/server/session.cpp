@@ -1049,7 +1049,8 @@ http::Coding Session::compression_for(Exchange& ex, const policy::Compression& c
 
 // A compressed response: the upstream body, decoded from its framing, goes through one of the
 // worker's encoders. A whole body of known length that fits the stream buffer is compressed before
-// the head is written and goes out with its Content-Length; any other body streams, chunked to
+// the head is written (gzip in one shot with libdeflate) and goes out with its Content-Length; any
+// other body streams, chunked to
 // HTTP/1.1 clients and close-delimited to HTTP/1.0 ones. Compressed output is sent once 16 KiB
 // have built up, and flushed whenever the upstream has nothing more waiting, so a slow stream
 // still reaches the client as it comes. Returns true when the upstream body ended where its
@@ -1059,11 +1060,13 @@ awaitable<bool> Session::stream_compressed_body(Exchange& ex, upstream::Connecti
   constexpr std::size_t kSendAt = 16 * 1024;
   const auto& route = *ex.route;
   const http::ResponseHead& resp = sc_->resp;
-  std::unique_ptr<http::Encoder> enc = worker_.encoders().take();
+  std::unique_ptr<http::Encoder> enc;
   struct GiveBack {
     Worker& w;
     std::unique_ptr<http::Encoder>& e;
-    ~GiveBack() { w.encoders().give(std::move(e)); }
+    ~GiveBack() {
+      if (e) w.encoders().give(std::move(e));
+    }
   } give_back{worker_, enc};
   std::string& z = sc_->zout;
   z.clear();
@@ -1086,9 +1089,15 @@ awaitable<bool> Session::stream_compressed_body(Exchange& ex, upstream::Connecti
     const auto len = static_cast<std::size_t>(resp.content_length);
     while (up.input.size() < len)
       if (co_await read_upstream() == 0) co_return false;
-    enc->begin(coding, level, len);
-    enc->write(up.input.data().substr(0, len), z);
-    enc->finish(z);
+    if (coding == http::Coding::gzip) {
+      worker_.whole_gzip().compress(level, up.input.data().substr(0, len), z);
+    } else {
+      enc = worker_.encoders().take();
+      enc->begin(coding, level, len);
+      enc->write(up.input.data().substr(0, len), z);
+      enc->finish(z);
+      worker_.encoders().give(std::move(enc));  // free for the next response while this one is written
+    }
     up.input.consume(len);
     rinfo.recoded_length = z.size();
     http::finish_downstream_head(resp, rinfo, sc_->out);
@@ -1100,6 +1109,7 @@ awaitable<bool> Session::stream_compressed_body(Exchange& ex, upstream::Connecti
 
   const bool chunked = rinfo.client_http11;
   http::finish_downstream_head(resp, rinfo, sc_->out);
+  enc = worker_.encoders().take();
   enc->begin(coding, level, resp.body == http::BodyKind::content_length
                                 ? std::optional<std::uint64_t>(resp.content_length)
                                 : std::nullopt);

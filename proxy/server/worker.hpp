@@ -49,6 +49,7 @@ class Worker {
   core::BlockPool& blocks() { return blocks_; }
   ScratchPool& scratch() { return scratch_; }
   EncoderPool& encoders() { return encoders_; }
+  http::WholeGzip& whole_gzip() { return whole_gzip_; }
   GenerationRef generation() const { return gen_; }
   upstream::Pool& pool() { return pool_; }
   bool draining() const { return draining_; }
@@ -96,6 +97,7 @@ class Worker {
   core::BlockPool blocks_;
   ScratchPool scratch_;
   EncoderPool encoders_;
+  http::WholeGzip whole_gzip_;
   std::list<Session*> sessions_;
   // Only this worker's thread does I/O on its sockets, so the reactor needs no per-socket locks;
   // the scheduler keeps its lock because the control thread posts to it.
