@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <fstream>
+
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -195,8 +197,36 @@ TEST_CASE("reload: SIGHUP or POST /-/reload with an invalid config keeps the old
 // ---------------------------------------------------------------------------------------------
 // 8. Zero failed requests across reloads and a binary upgrade
 
+namespace {
+
+// docs/operations.md: a zero-downtime upgrade wants net.ipv4.tcp_migrate_req=1, or a handshake
+// the kernel began on the old listening socket in the microseconds before it closes is reset.
+// The test runs in that documented setting when it may (root, or a writable network namespace)
+// and puts the old value back afterwards; otherwise it runs as the machine is.
+class MigrateReq {
+ public:
+  MigrateReq() {
+    std::ifstream in(kPath);
+    if (!(in >> old_)) return;
+    if (old_ == "1") return;
+    std::ofstream out(kPath);
+    changed_ = static_cast<bool>(out << "1\n");
+  }
+  ~MigrateReq() {
+    if (changed_) std::ofstream(kPath) << old_ << "\n";
+  }
+
+ private:
+  static constexpr const char* kPath = "/proc/sys/net/ipv4/tcp_migrate_req";
+  std::string old_;
+  bool changed_ = false;
+};
+
+}  // namespace
+
 TEST_CASE("upgrade: zero failed requests across 20 reloads and a binary upgrade under rampart-bench load") {
   REQUIRE(::access(bench_bin().c_str(), X_OK) == 0);
+  MigrateReq migrate;
   const std::uint16_t fixed = closed_port();
   Stack s({{"LISTEN", "127.0.0.1:" + std::to_string(fixed)}});
   REQUIRE(s.port() == fixed);
