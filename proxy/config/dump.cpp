@@ -324,6 +324,20 @@ void emit_upstream(YAML::Emitter& out, const UpstreamSpec& u) {
   if (u.max_connection_lifetime)
     out << YAML::Key << "max_connection_lifetime" << YAML::Value << format_duration(*u.max_connection_lifetime);
   if (u.connect_timeout) out << YAML::Key << "connect_timeout" << YAML::Value << format_duration(*u.connect_timeout);
+  if (u.tls) {
+    const UpstreamTlsSpec& t = *u.tls;
+    out << YAML::Key << "tls" << YAML::Value << YAML::BeginMap;
+    emit_optional(out, "ca", t.ca);
+    emit_optional(out, "server_name", t.server_name);
+    emit_string_list(out, "alpn", t.alpn);
+    out << YAML::Key << "verify" << YAML::Value << t.verify;
+    out << YAML::Key << "min_version" << YAML::Value << YAML::DoubleQuoted << t.min_version;
+    if (t.client_cert) {
+      out << YAML::Key << "client_cert" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "cert"
+          << YAML::Value << t.client_cert->cert << YAML::Key << "key" << YAML::Value << t.client_cert->key << YAML::EndMap;
+    }
+    out << YAML::EndMap;
+  }
   out << YAML::EndMap;
 }
 
@@ -396,9 +410,12 @@ std::string dump(const ConfigSpec& spec) {
       const TlsSpec& t = *l.tls;
       out << YAML::Key << "tls" << YAML::Value << YAML::BeginMap;
       out << YAML::Key << "certificates" << YAML::Value << YAML::BeginSeq;
-      for (const CertificateSpec& c : t.certificates)
+      for (const CertificateSpec& c : t.certificates) {
         out << YAML::Flow << YAML::BeginMap << YAML::Key << "cert" << YAML::Value << c.cert << YAML::Key << "key"
-            << YAML::Value << c.key << YAML::EndMap;
+            << YAML::Value << c.key;
+        if (!c.ocsp.empty()) out << YAML::Key << "ocsp" << YAML::Value << c.ocsp;
+        out << YAML::EndMap;
+      }
       out << YAML::EndSeq;
       out << YAML::Key << "min_version" << YAML::Value << YAML::DoubleQuoted << t.min_version;
       out << YAML::Key << "ciphers" << YAML::Value << t.ciphers;

@@ -45,6 +45,8 @@ std::optional<bool> read_switch(Reader& r, const Value& v, bool& is_map);
 std::optional<std::string> read_choice(Reader& r, const Value& v, const std::vector<std::string>& choices);
 
 ListenerSpec parse_listener(Reader& r, const Value& v, Xref& x);
+// A file path, made absolute against the directory of r.file() (parse_tls.cpp).
+std::optional<std::string> read_file_path(Reader& r, const Value& v);
 // A listener's `tls:` block (parse_tls.cpp). Relative paths resolve against r.file()'s directory.
 TlsSpec parse_tls(Reader& r, const Value& v);
 UpstreamSpec parse_upstream(Reader& r, const Value& v, Xref& x);

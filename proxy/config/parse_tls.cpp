@@ -1,6 +1,7 @@
 // Parsing of a listener's `tls:` block. Only the shape is checked here (config/ knows no
-// OpenSSL); the files themselves (readable, a matching key, not expired) are checked when the
-// snapshot is built, which `rampart check` and every reload do too.
+// OpenSSL); the files themselves (readable, a matching key, not expired, an OCSP response for
+// the certificate) are checked when the snapshot is built, which `rampart check` and every
+// reload do too.
 #include "config/parse.hpp"
 
 #include <filesystem>
@@ -10,19 +11,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::optional<std::string> read_path_of(Reader& r, const Value& v) {
-  auto s = read_nonempty_string(r, v);
-  if (!s) return std::nullopt;
-  if (s->find('\0') != std::string::npos) {
-    r.error(v.mark, v.path, "expected a file path");
-    return std::nullopt;
-  }
-  fs::path p(*s);
-  if (p.is_relative()) p = fs::path(r.file()).parent_path() / p;
-  std::error_code ec;
-  fs::path absolute = fs::absolute(p, ec);
-  return (ec ? p : absolute).lexically_normal().string();
-}
 
 // OpenSSL cipher and group lists: printable, no spaces.
 std::optional<std::string> read_list_string(Reader& r, const Value& v) {
@@ -50,17 +38,23 @@ TlsSpec parse_tls(Reader& r, const Value& v) {
     if (auto items = read_list(r, *certs)) {
       if (items->empty()) r.error(certs->mark, certs->path, "tls needs at least one certificate");
       for (const Value& item : *items) {
-        MapView c(r, item, {"cert", "key"});
+        MapView c(r, item, {"cert", "key", "ocsp"});
         if (!c.ok()) continue;
         CertificateSpec cs;
         cs.mark = r.mark(item.mark);
         auto cert = c.require("cert");
         auto key = c.require("key");
-        auto cert_path = cert ? read_path_of(r, *cert) : std::nullopt;
-        auto key_path = key ? read_path_of(r, *key) : std::nullopt;
+        auto cert_path = cert ? read_file_path(r, *cert) : std::nullopt;
+        auto key_path = key ? read_file_path(r, *key) : std::nullopt;
         if (!cert_path || !key_path) continue;
         cs.cert = *cert_path;
         cs.key = *key_path;
+        if (auto ocsp = c.get("ocsp")) {
+          auto ocsp_path = read_file_path(r, *ocsp);
+          if (!ocsp_path) continue;
+          cs.ocsp = *ocsp_path;
+          cs.ocsp_mark = r.mark(ocsp->mark);
+        }
         t.certificates.push_back(std::move(cs));
       }
     }
@@ -93,7 +87,7 @@ TlsSpec parse_tls(Reader& r, const Value& v) {
     } else if (is_map) {
       MapView k(r, *x, {"key_file", "rotation"});
       if (k.ok()) {
-        if (auto f = k.get("key_file")) t.ticket_key_file = read_path_of(r, *f);
+        if (auto f = k.get("key_file")) t.ticket_key_file = read_file_path(r, *f);
         assign(k, "rotation", t.ticket_rotation, [&](const Value& d) { return read_duration(r, d); });
         if (t.ticket_rotation < std::chrono::minutes(1)) r.error(x->mark, x->path, "rotation must be at least 1m");
       }
@@ -103,7 +97,7 @@ TlsSpec parse_tls(Reader& r, const Value& v) {
   if (auto x = m.get("client_auth")) {
     MapView c(r, *x, {"ca", "required", "subject_header"});
     if (c.ok()) {
-      if (auto ca = c.require("ca")) t.client_ca = read_path_of(r, *ca);
+      if (auto ca = c.require("ca")) t.client_ca = read_file_path(r, *ca);
       assign(c, "required", t.client_cert_required, [&](const Value& v) { return read_bool(r, v); });
       if (auto h = c.get("subject_header")) {
         if (auto name = read_nonempty_string(r, *h)) {
@@ -114,6 +108,22 @@ TlsSpec parse_tls(Reader& r, const Value& v) {
     }
   }
   return t;
+}
+
+// A file path, made absolute against the directory of the file that names it.
+std::optional<std::string> read_file_path(Reader& r, const Value& v) {
+  namespace fs = std::filesystem;
+  auto s = read_nonempty_string(r, v);
+  if (!s) return std::nullopt;
+  if (s->find('\0') != std::string::npos) {
+    r.error(v.mark, v.path, "expected a file path");
+    return std::nullopt;
+  }
+  fs::path p(*s);
+  if (p.is_relative()) p = fs::path(r.file()).parent_path() / p;
+  std::error_code ec;
+  fs::path absolute = fs::absolute(p, ec);
+  return (ec ? p : absolute).lexically_normal().string();
 }
 
 }  // namespace rampart::config::detail

@@ -3,8 +3,10 @@
 #include "config/parse.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdint>
+#include <filesystem>
 
 namespace rampart::config::detail {
 namespace {
@@ -248,6 +250,69 @@ DiscoverySpec parse_discovery(Reader& r, const Value& v) {
   return d;
 }
 
+
+// A DNS name as SNI carries it: letters, digits, '-', '.', '_' ; no IP literal, no trailing dot.
+bool is_dns_name(std::string_view s) {
+  if (s.empty() || s.size() > 253 || s.front() == '.' || s.back() == '.') return false;
+  for (unsigned char c : s)
+    if (!(std::isalnum(c) || c == '-' || c == '.' || c == '_')) return false;
+  return !core::parse_ip(std::string(s));
+}
+
+// `tls: true | false | {ca, server_name, alpn, verify, min_version, client_cert: {cert, key}}`.
+std::optional<UpstreamTlsSpec> parse_upstream_tls(Reader& r, const Value& v) {
+  UpstreamTlsSpec t;
+  t.mark = r.mark(v.mark);
+  bool is_map = false;
+  if (auto on = read_switch(r, v, is_map)) {
+    if (!*on) return std::nullopt;
+    return t;
+  }
+  if (!is_map) return std::nullopt;
+  MapView m(r, v, {"ca", "server_name", "alpn", "verify", "min_version", "client_cert"});
+  if (!m.ok()) return t;
+  if (auto x = m.get("ca")) {
+    t.ca = read_file_path(r, *x);
+    t.ca_mark = r.mark(x->mark);
+  }
+  if (auto x = m.get("server_name")) {
+    if (auto s = read_nonempty_string(r, *x)) {
+      std::string name = to_lower(*s);
+      if (core::parse_ip(name)) t.server_name = name;  // an IP: verified against IP SANs, sent as no SNI
+      else if (is_dns_name(name)) t.server_name = name;
+      else r.error(x->mark, x->path, "expected a DNS name or an IP address, like api.internal");
+    }
+  }
+  if (auto x = m.get("alpn")) {
+    if (auto items = read_string_or_list(r, *x)) {
+      t.alpn.clear();
+      for (const Value& item : *items)
+        if (auto s = read_choice(r, item, {"http/1.1"})) t.alpn.push_back(*s);
+    }
+  }
+  assign(m, "verify", t.verify, [&](const Value& x) { return read_bool(r, x); });
+  if (auto x = m.get("min_version")) {
+    if (auto s = read_choice(r, *x, {"1.2", "1.3", "TLSv1.2", "TLSv1.3"})) t.min_version = s->substr(s->size() - 3);
+  }
+  if (auto x = m.get("client_cert")) {
+    MapView c(r, *x, {"cert", "key"});
+    if (c.ok()) {
+      CertificateSpec cs;
+      cs.mark = r.mark(x->mark);
+      auto cert = c.require("cert");
+      auto key = c.require("key");
+      auto cert_path = cert ? read_file_path(r, *cert) : std::nullopt;
+      auto key_path = key ? read_file_path(r, *key) : std::nullopt;
+      if (cert_path && key_path) {
+        cs.cert = *cert_path;
+        cs.key = *key_path;
+        t.client_cert = cs;
+      }
+    }
+  }
+  return t;
+}
+
 }  // namespace
 
 UpstreamSpec parse_upstream(Reader& r, const Value& v, Xref& x) {
@@ -256,7 +321,7 @@ UpstreamSpec parse_upstream(Reader& r, const Value& v, Xref& x) {
   MapView m(r, v,
             {"name", "endpoints", "balance", "health_check", "outlier", "when_all_unhealthy", "circuit",
              "retry_budget", "discovery", "max_idle_per_endpoint", "idle_timeout", "max_requests_per_connection",
-             "max_connection_lifetime", "connect_timeout"});
+             "max_connection_lifetime", "connect_timeout", "tls"});
   if (!m.ok()) {
     x.upstream_names.push_back(Site{});
     return spec;
@@ -296,6 +361,7 @@ UpstreamSpec parse_upstream(Reader& r, const Value& v, Xref& x) {
   assign(m, "max_requests_per_connection", spec.max_requests_per_connection, count);
   assign(m, "max_connection_lifetime", spec.max_connection_lifetime, duration);
   assign(m, "connect_timeout", spec.connect_timeout, duration);
+  if (auto t = m.get("tls")) spec.tls = parse_upstream_tls(r, *t);
   return spec;
 }
 

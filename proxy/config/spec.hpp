@@ -34,9 +34,11 @@ struct Diagnostic {
 // against the directory of the file that names them.
 struct CertificateSpec {
   Mark mark;
-  std::string cert;  // leaf first, then intermediates
+  std::string cert;  // leaf first, then intermediates (the issuer next when `ocsp` is set)
   std::string key;
-  bool operator==(const CertificateSpec& o) const { return cert == o.cert && key == o.key; }
+  std::string ocsp;  // DER OCSP response stapled with this certificate; empty = none
+  Mark ocsp_mark;    // where `ocsp` was written (its checks report there)
+  bool operator==(const CertificateSpec& o) const { return cert == o.cert && key == o.key && ocsp == o.ocsp; }
 };
 
 // TLS termination on a listener.
@@ -366,6 +368,24 @@ struct DiscoverySpec {
   bool operator==(const DiscoverySpec&) const = default;
 };
 
+// TLS to a pool's endpoints (`upstreams[].tls`). Paths are stored absolute, resolved against the
+// directory of the file that names them; the files are read when the snapshot is built.
+struct UpstreamTlsSpec {
+  Mark mark;
+  std::optional<std::string> ca;           // PEM bundle the upstream's chain must verify against; unset = system store
+  Mark ca_mark;
+  std::optional<std::string> server_name;  // SNI and the name verified; unset = the endpoint's host (a DNS name),
+                                           // or its IP address (verified against IP SANs, no SNI)
+  std::vector<std::string> alpn{"http/1.1"};  // offered; the upstream side speaks HTTP/1.1
+  bool verify = true;                      // false: any certificate is accepted (testing only)
+  std::string min_version = "1.2";         // "1.2" or "1.3"
+  std::optional<CertificateSpec> client_cert;  // mTLS to the upstream
+  bool operator==(const UpstreamTlsSpec& o) const {
+    return ca == o.ca && server_name == o.server_name && alpn == o.alpn && verify == o.verify &&
+           min_version == o.min_version && client_cert == o.client_cert;
+  }
+};
+
 struct UpstreamSpec {
   Mark mark;
   std::string name;
@@ -383,6 +403,7 @@ struct UpstreamSpec {
   std::uint32_t max_requests_per_connection = 10000;
   std::optional<Duration> max_connection_lifetime;  // a pooled connection older than this is closed
   std::optional<Duration> connect_timeout;   // overrides defaults.connect_timeout
+  std::optional<UpstreamTlsSpec> tls;        // unset = plain TCP
 };
 
 // Defaults follow ingress-nginx's where one exists.

@@ -23,11 +23,12 @@ constexpr std::string_view local_response = "LR";          // answered locally (
 constexpr std::string_view invalid_request = "IH";         // malformed or oversized request (400/413/414/431)
 constexpr std::string_view upstream_protocol_error = "UPE";  // malformed upstream response
 constexpr std::string_view upstream_overflow = "UO";       // circuit breaking turned the request away (503)
+constexpr std::string_view rate_limit_dry_run = "RLD";     // a rate limit in dry run would have rejected it
 }  // namespace flag_code
 
 // The order of the enumerators is the order in which FlagSet writes the codes.
-enum class Flag : std::uint8_t { NR, UH, UF, UT, UC, URX, DC, DT, RL, LR, IH, UPE, UO };
-constexpr std::size_t kFlagCount = 13;
+enum class Flag : std::uint8_t { NR, UH, UF, UT, UC, URX, DC, DT, RL, LR, IH, UPE, UO, RLD };
+constexpr std::size_t kFlagCount = 14;
 
 constexpr std::string_view flag_code_of(Flag f) noexcept {
   constexpr std::array<std::string_view, kFlagCount> codes = {
@@ -35,7 +36,7 @@ constexpr std::string_view flag_code_of(Flag f) noexcept {
       flag_code::upstream_timeout, flag_code::upstream_reset,    flag_code::retry_exhausted,
       flag_code::downstream_closed, flag_code::downstream_timeout, flag_code::rate_limited,
       flag_code::local_response, flag_code::invalid_request,     flag_code::upstream_protocol_error,
-      flag_code::upstream_overflow,
+      flag_code::upstream_overflow, flag_code::rate_limit_dry_run,
   };
   return codes[static_cast<std::size_t>(f)];
 }

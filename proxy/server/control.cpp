@@ -284,7 +284,7 @@ void Control::update_health_checks() {
     const auto& us = current_->spec.upstreams[u];
     if (!us.health_check) continue;
     for (const auto& ep : g.endpoints)
-      targets.push_back({ep.key, g.name, ep.resolved, ep.address.str(), *us.health_check, ep.state});
+      targets.push_back({ep.key, g.name, ep.resolved, ep.address.str(), *us.health_check, ep.state, g.tls});
   }
   // The checker's thread starts with the first pool that has a health check.
   if (!targets.empty() && !checker_started_) {
@@ -431,16 +431,26 @@ void Control::watch_files() {
       reload(message);
     });
   std::string error;
-  // The config files, and the certificate, key and ticket-key files they name: a renewed
-  // certificate is picked up like an edited config (the old one stays if the new one is bad).
+  // The config files, and the certificate, key, OCSP response, ticket-key and upstream CA files they name: a
+  // renewed certificate or staple is picked up like an edited config (the old one stays if the
+  // new one is bad).
   std::vector<std::string> files = current_->spec.files;
   for (const auto& l : current_->spec.listeners) {
     if (!l.tls) continue;
     for (const auto& c : l.tls->certificates) {
       files.push_back(c.cert);
       files.push_back(c.key);
+      if (!c.ocsp.empty()) files.push_back(c.ocsp);
     }
     if (l.tls->ticket_key_file) files.push_back(*l.tls->ticket_key_file);
+  }
+  for (const auto& u : current_->spec.upstreams) {  // upstream TLS: the CA bundle and client certificate
+    if (!u.tls) continue;
+    if (u.tls->ca) files.push_back(*u.tls->ca);
+    if (u.tls->client_cert) {
+      files.push_back(u.tls->client_cert->cert);
+      files.push_back(u.tls->client_cert->key);
+    }
   }
   if (!watcher_->watch(files, error))
     log_.write(Level::warn, "not watching the configuration files: %s", error.c_str());

@@ -176,6 +176,7 @@ Session::Session(Worker& worker, tcp::socket socket, std::string listener, std::
     if (client_addr_) client_trusted_ = worker_.generation()->snap->is_trusted(*client_addr_);
   }
   worker_.metrics().connection_opened(listener_metrics_);
+  if (tls_) handshake_gen_ = worker_.generation();
   client_.set_option(tcp::no_delay(true), ec);
   registration_ = worker_.enlist(this);
 }
@@ -227,6 +228,7 @@ awaitable<std::tuple<boost::system::error_code, std::size_t>> Session::client_wr
 awaitable<bool> Session::handshake() {
   set_phase(Phase::client_header, worker_.generation()->snap->defaults.client_header_timeout);
   const auto ec = co_await tls_->handshake();
+  handshake_gen_ = GenerationRef{};  // the callbacks into the snapshot's TLS contexts are done
   auto& metrics = worker_.metrics();
   if (ec) {
     const unsigned long ssl_error = ec.category() == asio::error::get_ssl_category() ? ec.value() : 0;
@@ -564,6 +566,8 @@ awaitable<bool> Session::handle(Exchange& ex) {
       if (ex.preflight_status && (r.decision == policy::RateDecision::limited ||
                                   r.decision == policy::RateDecision::over_key_bound))
         ex.flags.set(observe::Flag::RL);
+      else if (r.decision == policy::RateDecision::dry_run_limited)
+        ex.flags.set(observe::Flag::RLD);
     }
     ex.preflight = ex.preflight_status == 204 && sc_->req.method == http::Method::options && !sc_->origin.empty() &&
                    !preflight_method.empty();
@@ -688,19 +692,43 @@ awaitable<upstream::ConnectionPtr> Session::connect(Exchange& ex, const tcp::end
   set_phase(Phase::upstream_connect, timeout);
   const auto started = Clock::now();
   auto [ec] = co_await conn->socket.async_connect(to, nothrow);
+  if (!ec) {
+    boost::system::error_code ignored;
+    conn->socket.set_option(tcp::no_delay(true), ignored);
+  }
+  // TLS pools: the handshake belongs to connecting (same deadline, same failure accounting).
+  if (!ec && ex.group->tls) ec = co_await handshake_upstream(ex, *conn, key);
   upstream_ = nullptr;
   worker_.metrics().upstream_connect(ex.group->metrics_id, !ec,
                                      std::chrono::duration<double>(Clock::now() - started).count());
   if (ec) {
-    // Refused or unreachable: 502. No answer within connect_timeout: 503 (nothing reachable in time).
+    // Refused, unreachable or a failed TLS handshake: 502. No answer within connect_timeout: 503
+    // (nothing reachable in time).
     failure_status = timed_out() ? 503 : 502;
     co_return nullptr;
   }
-  boost::system::error_code ignored;
-  conn->socket.set_option(tcp::no_delay(true), ignored);
   conn->input.reserve(kInitialBuffer);
   conn->created = Clock::now();
   co_return conn;
+}
+
+// The client side of a TLS pool's handshake on a connected socket, under the connect deadline
+// already set. A failure (verification included) is logged once per pool and reason.
+awaitable<boost::system::error_code> Session::handshake_upstream(Exchange& ex, upstream::Connection& conn,
+                                                                 const std::string* key) {
+  const auto& ctx = ex.group->tls;
+  conn.tls_context = ctx;
+  SSL* ssl = ctx->new_ssl(ex.endpoint->address.host, key);
+  if (!ssl) co_return boost::system::errc::make_error_code(boost::system::errc::not_enough_memory);
+  conn.tls = std::make_unique<tls::Stream>(conn.socket, ssl, &worker_.blocks(), tls::Stream::Role::client);
+  const auto ec = co_await conn.tls->handshake();
+  if (ec && !timed_out()) {
+    const std::string reason = tls::ClientContext::failure_reason(ssl, ec);
+    if (ctx->first_failure(reason))
+      worker_.log().write(Level::warn, "upstream %s: TLS to endpoint %s failed: %s", ex.group->name.c_str(),
+                          ex.endpoint->label.c_str(), reason.c_str());
+  }
+  co_return ec;
 }
 
 // The request body begins: its progress deadline starts, and a client waiting for 100-continue
@@ -763,7 +791,7 @@ awaitable<int> Session::send_request_body(Exchange& ex, upstream::Connection& up
       std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(in_.size(), remaining));
       if (take) {
         set_phase(Phase::upstream_send, send_timeout);
-        auto [ec, n] = co_await asio::async_write(up.socket, asio::buffer(in_.data().data(), take), nothrow);
+        auto [ec, n] = co_await up.write(asio::buffer(in_.data().data(), take));
         if (ec) co_return 502;
         in_.consume(take);
         ex.bytes_received += take;
@@ -802,7 +830,7 @@ awaitable<int> Session::send_request_body(Exchange& ex, upstream::Connection& up
     }
     if (!framer->empty()) {
       set_phase(Phase::upstream_send, send_timeout);
-      auto [ec, n] = co_await asio::async_write(up.socket, framer->buffers(), nothrow);
+      auto [ec, n] = co_await up.write(framer->buffers());
       if (ec) co_return 502;
     }
     in_.consume(used);
@@ -830,7 +858,7 @@ awaitable<std::size_t> Session::read_upstream_body(Exchange& ex, upstream::Conne
   if (up.input.write_space() == 0) up.input.compact();
   if (up.input.write_space() == 0) up.input.reserve(kStreamBuffer);
   set_phase(Phase::upstream_body, ex.route->read_timeout);
-  auto [ec, n] = co_await up.socket.async_read_some(asio::buffer(up.input.write_ptr(), up.input.write_space()), nothrow);
+  auto [ec, n] = co_await up.read_some(asio::buffer(up.input.write_ptr(), up.input.write_space()));
   if (ec) co_return 0;
   up.input.commit(n);
   co_return n;
@@ -945,7 +973,7 @@ awaitable<void> Session::tunnel(upstream::Connection& up) {
     if (in_.capacity() < kInitialBuffer) in_.reserve(kInitialBuffer);
     for (;;) {
       if (!in_.empty()) {
-        auto [wec, wn] = co_await asio::async_write(up.socket, asio::buffer(in_.data().data(), in_.size()), nothrow);
+        auto [wec, wn] = co_await up.write(asio::buffer(in_.data().data(), in_.size()));
         if (wec) break;
         in_.consume(wn);
       }
@@ -965,7 +993,7 @@ awaitable<void> Session::tunnel(upstream::Connection& up) {
         if (wec) break;
         buf.consume(wn);
       }
-      auto [ec, n] = co_await up.socket.async_read_some(asio::buffer(buf.write_ptr(), buf.write_space()), nothrow);
+      auto [ec, n] = co_await up.read_some(asio::buffer(buf.write_ptr(), buf.write_space()));
       if (ec) break;
       buf.commit(n);
     }
@@ -1184,7 +1212,7 @@ awaitable<bool> Session::stream_compressed_body(Exchange& ex, upstream::Connecti
     if (z.size() >= kSendAt && !co_await send(false)) co_return false;
     if (!decoded_all) continue;  // more buffered input to decode
     boost::system::error_code aec;
-    if (fresh && up.socket.available(aec) == 0) {
+    if (fresh && up.quiet() && up.socket.available(aec) == 0) {
       enc->write({}, z, /*flush=*/true);
       fresh = false;
       if (!co_await send(false)) co_return false;
@@ -1453,7 +1481,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
     up = fresh_connection ? nullptr : pool.take(ep.key, now);
     while (up && group.max_connection_lifetime && now - up->created >= *group.max_connection_lifetime)
       up = pool.take(ep.key, now);
-    if (up && !replayable && is_stale(up->socket)) up.reset();
+    if (up && !replayable && (!up->quiet() || is_stale(up->socket))) up.reset();
     if (up) metrics.upstream_reuse(group.metrics_id);
     TryFailure failure = TryFailure::none;
     int connect_status = 502;
@@ -1486,7 +1514,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
       ++up->requests;
       set_phase(Phase::upstream_send, bounded(route.send_timeout));
       std::array<asio::const_buffer, 2> b{asio::buffer(sc_->out), asio::buffer(in_.data().data(), inline_body)};
-      auto [wec, wn] = co_await asio::async_write(up->socket, b, nothrow);
+      auto [wec, wn] = co_await up->write(b);
       if (wec) {
         upstream_ = nullptr;
         failure = timed_out() ? TryFailure::timeout : TryFailure::reset;
@@ -1551,8 +1579,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
             up->input.reserve(std::max<std::size_t>(kInitialBuffer, up->input.capacity() * 2));
           }
         }
-        auto [rec, rn] = co_await up->socket.async_read_some(
-            asio::buffer(up->input.write_ptr(), up->input.write_space()), nothrow);
+        auto [rec, rn] = co_await up->read_some(asio::buffer(up->input.write_ptr(), up->input.write_space()));
         if (rec) {
           upstream_ = nullptr;
           failure = timed_out() ? TryFailure::timeout : TryFailure::reset;

@@ -84,6 +84,9 @@ class Session {
   boost::asio::awaitable<upstream::ConnectionPtr> connect(Exchange& ex, const boost::asio::ip::tcp::endpoint& to,
                                                           const std::string* key, int& failure_status,
                                                           core::Duration timeout);
+  // TLS pools: the client handshake on `conn` just connected (inside connect's deadline).
+  boost::asio::awaitable<boost::system::error_code> handshake_upstream(Exchange& ex, upstream::Connection& conn,
+                                                                       const std::string* key);
   boost::asio::awaitable<int> begin_request_body(Exchange& ex, bool expect_continue);
   boost::asio::awaitable<int> read_request_body(Exchange& ex, std::size_t max);
   boost::asio::awaitable<int> buffer_request_body(Exchange& ex, bool expect_continue);
@@ -128,6 +131,9 @@ class Session {
   std::uint16_t client_port_ = 0;
   std::optional<core::IpAddress> client_addr_;  // the peer, parsed once
   std::shared_ptr<core::ConnectionLimiter> slot_limiter_;  // set when the listener limits connections per IP
+  // TLS: the generation whose ServerContext made this connection's SSL, held until the handshake
+  // ends (the SNI and certificate callbacks point into it; a reload must not free it meanwhile).
+  GenerationRef handshake_gen_;
   core::IpAddress slot_ip_;
   bool client_trusted_ = false;
   core::FlatBuffer in_;

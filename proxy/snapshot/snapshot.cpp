@@ -118,6 +118,10 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
     g.max_requests_per_connection = us.max_requests_per_connection;
     g.max_connection_lifetime = us.max_connection_lifetime;
     if (metrics) g.metrics_id = metrics->upstream_id(us.name);
+    if (us.tls) {
+      g.tls = tls::ClientContext::build(*us.tls, u, diagnostics);
+      if (!g.tls) ok = false;
+    }
     const auto initial = us.health_check && !us.health_check->start_healthy ? upstream::Health::unknown
                                                                              : upstream::Health::healthy;
     auto add = [&](const config::EndpointSpec& es, const boost::asio::ip::address& ip, bool named) {
@@ -127,6 +131,7 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
       ep.resolved = {ip, es.address.port};
       ep.label = named ? es.address.str() + "@" + ip.to_string() : es.address.str();
       ep.key = us.name + "|" + ep.label;
+      if (g.tls) ep.key += "|" + g.tls->key_suffix();
       if (metrics) ep.metrics_id = metrics->endpoint_id(us.name, ep.label);
       ep.state = states->endpoint(ep.key, initial);
       g.endpoints.push_back(std::move(ep));

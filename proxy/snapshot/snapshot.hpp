@@ -8,6 +8,7 @@
 #include "observe/access_log.hpp"
 #include "observe/metrics.hpp"
 #include "route/table.hpp"
+#include "tls/client.hpp"
 #include "tls/context.hpp"
 #include "upstream/balancer.hpp"
 #include "upstream/state.hpp"
@@ -25,7 +26,9 @@ namespace rampart::snapshot {
 
 struct Endpoint {
   std::string key;                        // stable across reloads (pool identity, health state, idle connections):
-                                          // "<pool>|<host:port>", "<pool>|<name:port>@<ip>" for a discovered address
+                                          // "<pool>|<host:port>", "<pool>|<name:port>@<ip>" for a discovered address;
+                                          // a TLS pool's keys end in "|" + ClientContext::key_suffix() (server
+                                          // name and TLS settings), so TLS and plain connections never mix
   std::string label;                      // "host:port" or "name:port@ip" (metrics, admin, access log)
   core::HostPort address;                 // as configured
   boost::asio::ip::tcp::endpoint resolved;
@@ -50,6 +53,7 @@ struct UpstreamGroup {
   std::uint32_t max_requests_per_connection = 10000;
   std::optional<core::Duration> max_connection_lifetime;
   std::uint32_t metrics_id = 0;
+  std::shared_ptr<const tls::ClientContext> tls;  // TLS pools only: connections and health checks use it
 };
 
 // Addresses of a DNS name as discovery last saw them (empty: none known). Used by build() for

@@ -3,6 +3,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -11,9 +12,11 @@
 #include <cctype>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <set>
 
 namespace rampart::tls {
@@ -101,6 +104,170 @@ std::unique_ptr<X509, X509Free> read_leaf(const std::string& path, std::string& 
   std::fclose(f);
   if (!x) error = "no PEM certificate in " + path + " (" + openssl_error() + ")";
   return x;
+}
+
+// ---------------------------------------------------------------------------------------------
+// OCSP stapling
+
+// The OCSP responses (DER) an SSL_CTX staples, one per certificate that has one. Owned by the
+// SSL_CTX through its ex_data slot (freed with the last reference to the context, so a connection
+// that outlives its snapshot still finds them); immutable once the context is built, read by the
+// status callback on any worker.
+struct Staples {
+  struct Entry {
+    X509* cert;  // one reference held
+    std::string der;
+  };
+  std::vector<Entry> entries;
+  Staples() = default;
+  Staples(const Staples&) = delete;
+  Staples& operator=(const Staples&) = delete;
+  ~Staples() {
+    for (Entry& e : entries) X509_free(e.cert);
+  }
+};
+
+void free_staples(void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<Staples*>(ptr); }
+
+int staples_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, free_staples);
+  return index;
+}
+
+// The SSL_CTX's Staples, created on first use.
+Staples& staples_of(SSL_CTX* ctx) {
+  auto* s = static_cast<Staples*>(SSL_CTX_get_ex_data(ctx, staples_index()));
+  if (!s) {
+    s = new Staples();
+    SSL_CTX_set_ex_data(ctx, staples_index(), s);
+  }
+  return *s;
+}
+
+// Server side of status_request (SSL_CTX_set_tlsext_status_cb): called during a handshake whose
+// client asked for a staple, after the certificate to send was chosen (SNI context, key type).
+// Hands OpenSSL a copy of that certificate's response (OpenSSL frees it); no staple otherwise.
+int status_callback(SSL* ssl, void*) {
+  const auto* staples = static_cast<const Staples*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), staples_index()));
+  X509* served = SSL_get_certificate(ssl);
+  if (!staples || !served) return SSL_TLSEXT_ERR_NOACK;
+  for (const Staples::Entry& e : staples->entries) {
+    if (e.cert != served && X509_cmp(e.cert, served) != 0) continue;
+    auto* copy = static_cast<unsigned char*>(OPENSSL_memdup(e.der.data(), e.der.size()));
+    if (!copy) return SSL_TLSEXT_ERR_NOACK;
+    if (SSL_set_tlsext_status_ocsp_resp(ssl, copy, static_cast<long>(e.der.size())) != 1) {
+      OPENSSL_free(copy);
+      return SSL_TLSEXT_ERR_NOACK;
+    }
+    return SSL_TLSEXT_ERR_OK;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+std::string format_time(const ASN1_GENERALIZEDTIME* t) {
+  std::tm tm{};
+  if (!t || ASN1_TIME_to_tm(t, &tm) != 1) return "an unreadable time";
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+struct OcspResponseFree {
+  void operator()(OCSP_RESPONSE* r) const { OCSP_RESPONSE_free(r); }
+};
+struct OcspBasicFree {
+  void operator()(OCSP_BASICRESP* b) const { OCSP_BASICRESP_free(b); }
+};
+struct OcspIdFree {
+  void operator()(OCSP_CERTID* id) const { OCSP_CERTID_free(id); }
+};
+
+// Reads the DER OCSP response at `path` and checks that it can be stapled with `leaf`, whose
+// issuer is among `chain` (the other certificates of its chain file): a successful response with
+// a single response for this certificate (by issuer name and key hash, and serial), status good,
+// and a nextUpdate (when present) still ahead. Returns the DER bytes, or nullopt with `error` set.
+std::optional<std::string> load_ocsp(const std::string& path, X509* leaf, STACK_OF(X509)* chain,
+                                     const std::string& cert_path, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read OCSP response " + path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  std::string der((std::istreambuf_iterator<char>(in)), {});
+  if (in.bad()) {
+    error = "cannot read OCSP response " + path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+  std::unique_ptr<OCSP_RESPONSE, OcspResponseFree> response(d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(der.size())));
+  if (!response || p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
+    ERR_clear_error();
+    error = path + " is not a DER OCSP response";
+    return std::nullopt;
+  }
+  const int status = OCSP_response_status(response.get());
+  if (status != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
+    error = "OCSP response " + path + " has status " + OCSP_response_status_str(status) + ", not successful";
+    return std::nullopt;
+  }
+  std::unique_ptr<OCSP_BASICRESP, OcspBasicFree> basic(OCSP_response_get1_basic(response.get()));
+  if (!basic) {
+    ERR_clear_error();
+    error = "OCSP response " + path + " holds no basic response";
+    return std::nullopt;
+  }
+  X509* issuer = nullptr;
+  for (int i = 0; i < sk_X509_num(chain) && !issuer; ++i) {
+    X509* candidate = sk_X509_value(chain, i);
+    if (X509_check_issued(candidate, leaf) == X509_V_OK) issuer = candidate;
+  }
+  if (!issuer) {
+    error = "ocsp needs the issuer certificate in the cert file (" + cert_path + " holds none for its first certificate)";
+    return std::nullopt;
+  }
+  // The single response for this certificate, whatever hash its CertID was made with.
+  OCSP_SINGLERESP* single = nullptr;
+  for (int i = 0; i < OCSP_resp_count(basic.get()) && !single; ++i) {
+    OCSP_SINGLERESP* candidate = OCSP_resp_get0(basic.get(), i);
+    const OCSP_CERTID* cid = OCSP_SINGLERESP_get0_id(candidate);
+    ASN1_OBJECT* md_oid = nullptr;
+    if (OCSP_id_get0_info(nullptr, &md_oid, nullptr, nullptr, const_cast<OCSP_CERTID*>(cid)) != 1) continue;
+    const EVP_MD* md = EVP_get_digestbyobj(md_oid);
+    if (!md) continue;
+    std::unique_ptr<OCSP_CERTID, OcspIdFree> ours(OCSP_cert_to_id(md, leaf, issuer));
+    if (ours && OCSP_id_cmp(ours.get(), cid) == 0) single = candidate;
+  }
+  ERR_clear_error();
+  if (!single) {
+    error = "OCSP response " + path + " has no status for certificate " + cert_path;
+    return std::nullopt;
+  }
+  int reason = 0;
+  ASN1_GENERALIZEDTIME* revoked_at = nullptr;
+  ASN1_GENERALIZEDTIME* this_update = nullptr;
+  ASN1_GENERALIZEDTIME* next_update = nullptr;
+  const int cert_status = OCSP_single_get0_status(single, &reason, &revoked_at, &this_update, &next_update);
+  if (cert_status == V_OCSP_CERTSTATUS_REVOKED) {
+    error = "OCSP response " + path + " says certificate " + cert_path + " was revoked at " + format_time(revoked_at);
+    return std::nullopt;
+  }
+  if (cert_status != V_OCSP_CERTSTATUS_GOOD) {
+    error = "OCSP response " + path + " says the status of certificate " + cert_path + " is unknown";
+    return std::nullopt;
+  }
+  if (next_update && X509_cmp_current_time(next_update) <= 0) {
+    error = "OCSP response " + path + " expired at " + format_time(next_update);
+    return std::nullopt;
+  }
+  // A response from the future is a clock problem somewhere; five minutes of skew are allowed.
+  if (this_update && X509_cmp_time(this_update, nullptr) > 0) {
+    std::time_t soon = std::time(nullptr) + 300;
+    if (X509_cmp_time(this_update, &soon) > 0) {
+      error = "OCSP response " + path + " is not valid before " + format_time(this_update);
+      return std::nullopt;
+    }
+  }
+  return der;
 }
 
 bool configure(SSL_CTX* ctx, const config::TlsSpec& spec, std::string& error) {
@@ -380,6 +547,7 @@ std::shared_ptr<const ServerContext> ServerContext::build(const config::TlsSpec&
       SSL_CTX_set_ex_data(ctx, ticket_keys_index(), sc->keys_.get());
       SSL_CTX_set_tlsext_servername_callback(ctx, &ServerContext::on_servername);
       SSL_CTX_set_tlsext_servername_arg(ctx, sc.get());
+      SSL_CTX_set_tlsext_status_cb(ctx, status_callback);
       if (!sc->alpn_.empty()) SSL_CTX_set_alpn_select_cb(ctx, alpn_select, &sc->alpn_);
       if (spec.client_ca) {
         if (SSL_CTX_load_verify_locations(ctx, spec.client_ca->c_str(), nullptr) != 1) {
@@ -415,6 +583,20 @@ std::shared_ptr<const ServerContext> ServerContext::build(const config::TlsSpec&
       fail(cs.mark, path, "a second " + type + " certificate for the same names (" + names.front() +
                               (names.size() > 1 ? ", ..." : "") + "); one per key type");
       continue;
+    }
+    if (!cs.ocsp.empty()) {
+      STACK_OF(X509)* chain = nullptr;
+      SSL_CTX_get0_chain_certs(ctx, &chain);
+      auto der = load_ocsp(cs.ocsp, leaf.get(), chain, cs.cert, error);
+      if (!der) {
+        fail(cs.ocsp_mark, path + ".ocsp", error);
+        continue;
+      }
+      Staples& staples = staples_of(ctx);
+      staples.entries.reserve(staples.entries.size() + 1);  // no throw between the up-ref and the push
+      X509* served = SSL_CTX_get0_certificate(ctx);
+      X509_up_ref(served);
+      staples.entries.push_back({served, std::move(*der)});
     }
     for (const std::string& n : names) {
       SSL_CTX* target = sc->contexts_[it->second];

@@ -4,6 +4,8 @@
 // SNI map from names (exact, then wildcard "*.example.com") to those contexts; the first
 // certificate's context is the default. Certificates of different key types for the same names
 // (ECDSA and RSA) live in the same SSL_CTX, and OpenSSL serves the one the client can verify.
+// A certificate may carry an OCSP response (read from its file at build time), stapled when the
+// client asks (status_request) and that certificate is the one served.
 //
 // Built once per snapshot on the control thread; shared read-only by every worker (SSL_new and
 // the SNI switch take their own references to an SSL_CTX, so a connection outlives its snapshot).
@@ -91,8 +93,9 @@ class ServerContext {
 
   // Compiles `spec` for listener `listener_index` (diagnostic paths "listeners[i].tls..."). Checks
   // every certificate: readable, a private key that matches it, valid now (not expired, not yet
-  // valid), and at most one per key type for the same names. Returns nullptr with diagnostics on
-  // failure.
+  // valid), and at most one per key type for the same names; and each OCSP response: a
+  // successful one with a single response for that certificate (its issuer must follow it in the
+  // cert file), status good, not past its nextUpdate. Returns nullptr with diagnostics on failure.
   static std::shared_ptr<const ServerContext> build(const config::TlsSpec& spec, std::size_t listener_index,
                                                     std::shared_ptr<TicketKeys> keys,
                                                     std::vector<config::Diagnostic>& diagnostics);

@@ -48,7 +48,7 @@ BIO_METHOD* Stream::bio_method() {
   return method;
 }
 
-Stream::Stream(asio::ip::tcp::socket& socket, SSL* ssl, core::BlockPool* blocks)
+Stream::Stream(asio::ip::tcp::socket& socket, SSL* ssl, core::BlockPool* blocks, Role role)
     : socket_(socket),
       ssl_(ssl),
       in_(blocks),
@@ -59,7 +59,8 @@ Stream::Stream(asio::ip::tcp::socket& socket, SSL* ssl, core::BlockPool* blocks)
   BIO* bio = BIO_new(bio_method());
   BIO_set_data(bio, this);
   SSL_set_bio(ssl_, bio, bio);  // one reference, owned by the SSL from here
-  SSL_set_accept_state(ssl_);
+  if (role == Role::client) SSL_set_connect_state(ssl_);
+  else SSL_set_accept_state(ssl_);
 }
 
 Stream::~Stream() {

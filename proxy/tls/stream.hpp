@@ -1,4 +1,6 @@
-// A server-side TLS connection on a TCP socket, lean enough for idle keep-alive connections.
+// A TLS connection on a TCP socket, lean enough for idle keep-alive connections: the server side
+// of TLS listeners, and the client side of connections to TLS upstreams (same I/O, only the
+// handshake's role differs).
 //
 // OpenSSL reads and writes ciphertext through a BIO of ours over two pooled buffers (the worker's
 // BlockPool): no BIO pair, no second copy, and both buffers go back to the pool whenever they
@@ -25,16 +27,17 @@ namespace rampart::tls {
 
 class Stream {
  public:
-  // Takes ownership of `ssl` (a server SSL from ServerContext::new_ssl). `socket` and `blocks`
-  // must outlive the stream.
-  Stream(boost::asio::ip::tcp::socket& socket, SSL* ssl, core::BlockPool* blocks);
+  enum class Role : bool { server, client };
+  // Takes ownership of `ssl` (a server SSL from ServerContext::new_ssl, or a client SSL from
+  // ClientContext::new_ssl with Role::client). `socket` and `blocks` must outlive the stream.
+  Stream(boost::asio::ip::tcp::socket& socket, SSL* ssl, core::BlockPool* blocks, Role role = Role::server);
   ~Stream();
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
   SSL* native_handle() const { return ssl_; }
 
-  // The server handshake. An error is the socket's, or an SSL-category error whose value is
+  // The handshake (server or client, by role). An error is the socket's, or an SSL-category error whose value is
   // OpenSSL's error code (tls::classify_failure reads it).
   boost::asio::awaitable<boost::system::error_code> handshake();
   // Some plaintext (at least one byte), or an error (eof after the peer's close_notify or TCP FIN).

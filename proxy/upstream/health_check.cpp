@@ -3,7 +3,9 @@
 #include "upstream/health_check.hpp"
 
 #include "core/buffer.hpp"
+#include "core/net.hpp"
 #include "http/parser.hpp"
+#include "tls/stream.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -38,9 +40,18 @@ bool same_spec(const config::HealthCheckSpec& a, const config::HealthCheckSpec& 
          a.unhealthy_threshold == b.unhealthy_threshold && a.start_healthy == b.start_healthy;
 }
 
+// TLS contexts are rebuilt with every snapshot; the key carries their settings (see
+// snapshot::Endpoint::key), so only TLS or not is compared here.
 bool same_target(const HealthChecker::Target& a, const HealthChecker::Target& b) {
   return a.key == b.key && a.pool == b.pool && a.address == b.address && a.host == b.host && a.state == b.state &&
-         same_spec(a.spec, b.spec);
+         (a.tls == nullptr) == (b.tls == nullptr) && same_spec(a.spec, b.spec);
+}
+
+// "host" of "host:port" ("[v6]:port" too): the name TLS sends and verifies.
+std::string host_of(const std::string& host_port) {
+  std::string why;
+  if (auto hp = core::parse_host_port(host_port, /*allow_port_zero=*/true, why)) return hp->host;
+  return host_port;
 }
 
 double clamp_jitter(double j) { return std::clamp(j, 0.0, 1.0); }
@@ -67,6 +78,7 @@ struct HealthChecker::Probe {
   asio::steady_timer timer;     // until the next probe
   asio::steady_timer deadline;  // the current probe's timeout: closes the socket
   tcp::socket socket;
+  std::unique_ptr<tls::Stream> tls;  // TLS targets, during a probe (uses `socket`: declared after it)
   std::uint32_t successes = 0;  // consecutive
   std::uint32_t failures = 0;   // consecutive
   std::uint64_t attempt = 0;    // tells a stale deadline expiry from the current one
@@ -216,14 +228,26 @@ awaitable<HealthChecker::Outcome> HealthChecker::probe_once(std::shared_ptr<Prob
 
   Outcome out;
   auto [ec] = co_await p.socket.async_connect(p.target.address, nothrow);  // opens the socket
+  if (!ec && p.target.tls) {
+    SSL* ssl = p.target.tls->new_ssl(host_of(p.target.host), nullptr);
+    if (!ssl) {
+      out.detail = "tls: cannot create a connection";
+    } else {
+      p.tls = std::make_unique<tls::Stream>(p.socket, ssl, nullptr, tls::Stream::Role::client);
+      if (auto hec = co_await p.tls->handshake()) out.detail = "tls: " + tls::ClientContext::failure_reason(ssl, hec);
+    }
+  }
   if (ec) {
     out.detail = "connect: " + ec.message();
+  } else if (!out.detail.empty()) {
+    // the TLS handshake failed
   } else if (p.target.spec.type == config::HealthCheckSpec::Type::tcp) {
     out.ok = true;
   } else {
     out = co_await http_exchange(p);
   }
   p.deadline.cancel();
+  p.tls.reset();
   boost::system::error_code ignored;
   if (p.socket.is_open()) {
     p.socket.shutdown(tcp::socket::shutdown_both, ignored);
@@ -245,8 +269,10 @@ awaitable<HealthChecker::Outcome> HealthChecker::http_exchange(Probe& p) {
   request.append(spec.host ? *spec.host : p.target.host);
   request.append("\r\nUser-Agent: rampart-health-check\r\nConnection: close\r\n\r\n");
   {
-    auto [ec, n] = co_await asio::async_write(p.socket, asio::buffer(request), nothrow);
-    if (ec) co_return fail("write: " + ec.message());
+    std::tuple<boost::system::error_code, std::size_t> r;
+    if (p.tls) r = co_await p.tls->write(asio::buffer(request));
+    else r = co_await asio::async_write(p.socket, asio::buffer(request), nothrow);
+    if (const auto ec = std::get<0>(r)) co_return fail("write: " + ec.message());
   }
 
   core::FlatBuffer in;
@@ -254,7 +280,11 @@ awaitable<HealthChecker::Outcome> HealthChecker::http_exchange(Probe& p) {
   // Reads more input after what is there. Returns the error (eof when the server closed).
   auto read_more = [&]() -> awaitable<boost::system::error_code> {
     if (in.write_space() == 0) in.compact();
-    auto [ec, n] = co_await p.socket.async_read_some(asio::buffer(in.write_ptr(), in.write_space()), nothrow);
+    const auto space = asio::buffer(in.write_ptr(), in.write_space());
+    std::tuple<boost::system::error_code, std::size_t> r;
+    if (p.tls) r = co_await p.tls->read_some(space);
+    else r = co_await p.socket.async_read_some(space, nothrow);
+    const auto [ec, n] = r;
     if (!ec) in.commit(n);
     co_return ec;
   };

@@ -10,10 +10,14 @@
 // (ejected_until_ns = 0, ejections = 0); a passing probe on a healthy endpoint that is passively
 // ejected clears the ejection too. The checker is the only writer of `health`.
 //
+// Endpoints of a TLS pool are probed over TLS with the pool's context (handshake and certificate
+// verification are part of every probe, `tcp` ones included).
+//
 // A probe never waits longer than its spec's timeout (connect, request, response head and as much
 // body as body_contains needs) and holds at most ~100 KiB, whatever the server does.
 #pragma once
 #include "config/spec.hpp"
+#include "tls/client.hpp"
 #include "upstream/state.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -43,9 +47,11 @@ class HealthChecker {
     std::string host;                         // default Host header: the endpoint as configured
     config::HealthCheckSpec spec;
     std::shared_ptr<EndpointState> state;     // where the verdict goes; must not be null
+    std::shared_ptr<const tls::ClientContext> tls;  // TLS pools: probes speak TLS with it; null = plain
   };
   // One probe's outcome. `target` is valid only during the callback. `detail` is empty on success,
   // a short reason otherwise ("connect: Connection refused", "timeout", "status 503",
+  // "tls: certificate verification failed: ...",
   // "body mismatch", "invalid response: bare LF", ...). `transition` is the new health if this
   // probe changed it.
   struct Event {

@@ -31,8 +31,10 @@ void Pool::give_back(ConnectionPtr conn, const PoolLimits& limits, Clock::time_p
   auto& e = entries_[*conn->key];
   e.idle_timeout = limits.idle_timeout;
   if (e.idle.size() >= limits.max_idle) return;
+  if (!conn->quiet()) return;  // TLS bytes beyond the response: not a clean connection
   conn->idle_since = now;
   conn->input.release_if_empty();
+  if (conn->tls) conn->tls->release_buffers();
   e.idle.push_back(std::move(conn));
 }
 

@@ -1,13 +1,20 @@
 // Per-worker keep-alive connection pools to upstream endpoints. One Pool per worker thread: no
 // locks; every method must be called on that worker's thread.
 //
-// Reuse key: the endpoint's stable key ("<pool>|<host:port>"), so a reload that keeps an upstream
-// keeps its idle connections. Issues #5/#6 extend the key with TLS/SNI and protocol.
+// Reuse key: the endpoint's stable key ("<pool>|<host:port>", and for a TLS pool a suffix naming
+// the server name and the TLS settings, see snapshot::Endpoint::key), so a reload that keeps an
+// upstream keeps its idle connections, and a TLS and a plain connection never mix.
 #pragma once
 #include "core/buffer.hpp"
 #include "core/units.hpp"
+#include "tls/client.hpp"
+#include "tls/stream.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -47,10 +55,19 @@ class CountedSlot {
   std::atomic<std::int64_t>* counter_ = nullptr;
 };
 
-// One upstream TCP connection and its input buffer (response heads are parsed in place).
+// One upstream connection (TCP, or TLS over TCP) and its input buffer (response heads are parsed
+// in place). Owned by one worker; used by one exchange at a time.
+//
+// I/O goes through read_some/write, which take the TLS layer when there is one and the socket
+// otherwise (one branch, no virtual call). Socket-level operations (cancel, shutdown, readiness
+// and staleness checks) stay on `socket`.
 struct Connection {
   Connection(boost::asio::ip::tcp::socket s, core::BlockPool* blocks) : socket(std::move(s)), input(blocks) {}
   boost::asio::ip::tcp::socket socket;
+  // TLS pools: the context that made `tls` (kept alive for its session cache), then the stream
+  // (declared after socket and context: destroyed before them).
+  std::shared_ptr<const tls::ClientContext> tls_context;
+  std::unique_ptr<tls::Stream> tls;
   CountedSlot counted;              // the pool's open-connection count, when it has max_connections
   Clock::time_point created{};      // connected at (max_connection_lifetime)
   core::FlatBuffer input;
@@ -58,6 +75,22 @@ struct Connection {
   Clock::time_point idle_since{};   // when it was last returned to the pool
   const std::string* key = nullptr; // pool key (points into the Pool's map; stable)
   bool reused = false;              // taken from the idle list (may be stale)
+
+  using Result = std::tuple<boost::system::error_code, std::size_t>;
+  // Some bytes (at least one) into `b`, or an error (eof when the upstream closed).
+  boost::asio::awaitable<Result> read_some(boost::asio::mutable_buffer b) {
+    if (tls) co_return co_await tls->read_some(b);
+    co_return co_await socket.async_read_some(b, boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
+  // All of `buffers` (a ConstBufferSequence), or an error.
+  template <class ConstBuffers>
+  boost::asio::awaitable<Result> write(const ConstBuffers& buffers) {
+    if (tls) co_return co_await tls->write(buffers);
+    co_return co_await boost::asio::async_write(socket, buffers, boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
+  // Nothing buffered above the socket (TLS: no ciphertext or plaintext held): the connection's
+  // next bytes are still in the socket, so a peek there tells whether it is stale.
+  bool quiet() const { return !tls || tls->idle(); }
 };
 using ConnectionPtr = std::unique_ptr<Connection>;
 

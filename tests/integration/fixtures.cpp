@@ -226,4 +226,12 @@ void write_atomically(const std::string& path, const std::string& content) {
   REQUIRE(std::rename(tmp.c_str(), path.c_str()) == 0);
 }
 
+std::string run_tool(const std::string& bin, const std::vector<std::string>& args, Ms timeout) {
+  Process p(bin, args);
+  auto code = p.try_wait_exit(timeout);
+  INFO(bin << " timed out");
+  REQUIRE(code.has_value());
+  return p.raw_stdout(true, 5s) + p.raw_stderr();
+}
+
 }  // namespace it

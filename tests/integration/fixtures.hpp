@@ -68,6 +68,9 @@ std::vector<Sample> scrape(const Proxy& proxy);
 double metric(const std::vector<Sample>& samples, const std::string& name,
               const std::map<std::string, std::string>& labels = {});
 
+// Runs `bin args...` to its end (failing the test after `timeout`) and returns its stdout then stderr.
+std::string run_tool(const std::string& bin, const std::vector<std::string>& args, Ms timeout = 20s);
+
 // Replaces `path` atomically: writes `content` to a temporary file next to it, then renames it.
 void write_atomically(const std::string& path, const std::string& content);
 

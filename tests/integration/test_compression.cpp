@@ -197,3 +197,59 @@ TEST_CASE("compression: counted in rampart_compression_* by coding") {
 }
 
 }  // namespace it
+
+namespace it {
+
+TEST_CASE("compression: curl --compressed gets the upstream's bytes back, gzip and brotli") {
+  Fixture f;
+  const std::string want = f.original("/?json=20480");
+  for (const char* encoding : {"gzip", "br"}) {
+    INFO(encoding);
+    const std::string url = "http://127.0.0.1:" + std::to_string(f.port) + "/?json=20480";
+    // curl decodes what it asked for; -D - shows the head it received before the body.
+    CurlResult r = curl({"--compressed", "-H", std::string("Accept-Encoding: ") + encoding, "-D", "-", url});
+    REQUIRE(r.exit_code == 0);
+    const auto end = r.out.find("\r\n\r\n");
+    REQUIRE(end != std::string::npos);
+    std::string head = r.out.substr(0, end);
+    for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    CHECK(head.find(std::string("content-encoding: ") + encoding) != std::string::npos);
+    CHECK(r.out.substr(end + 4) == want);
+  }
+}
+
+TEST_CASE("policies: rampart check reports every rate-limit, compression and CORS error at once, with file:line:col") {
+  TempDir dir;
+  const std::string file = dir.write("bad.yaml", R"(version: 1
+listeners:
+  - {name: http, address: "127.0.0.1:0"}
+policies:
+  - name: limit
+    rate_limit: {rate: 100}
+  - name: squeeze
+    compression: {algorithms: [br, gzipp], gzip_level: 12}
+  - name: open
+    cors: {allow_origins: ["*"], allow_credentials: true}
+  - name: secure
+    security_headers: {x_frame_options: {value: DENY, mode: replace}}
+servers:
+  - name: app
+    hosts: ["*"]
+    routes:
+      - {name: web, path: /, upstream: web, policies: [limit, squeeze, open, secure]}
+upstreams:
+  - {name: web, endpoints: ["127.0.0.1:9"]}
+)");
+  Process p(rampart_bin(), {"check", "-c", file});
+  const int code = p.wait_exit(10s);
+  const std::string err = p.raw_stderr();
+  INFO(err);
+  CHECK(code == 1);
+  CHECK(err.find(file + ":6:24: error: rate '100' needs a unit: 100/s, 6000/m or 10/h") != std::string::npos);
+  CHECK(err.find(file + ":8:36: error: unknown algorithm 'gzipp'") != std::string::npos);
+  CHECK(err.find(file + ":8:56: error: must be between 1 and 9") != std::string::npos);  // gzip_level
+  CHECK(err.find(file + ":10:11: error: allow_origins \"*\" cannot go with allow_credentials") != std::string::npos);
+  CHECK(err.find(file + ":12:61: error: expected one of set, default") != std::string::npos);  // an unknown header mode
+}
+
+}  // namespace it

@@ -6,6 +6,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <fstream>
+#include <iterator>
 #include <cmath>
 #include <string>
 #include <thread>
@@ -18,6 +20,7 @@ const char* const limits_config = R"(version: 1
 workers: {{WORKERS}}
 watch: false
 admin: {address: "127.0.0.1:0"}
+access_log: {path: access.log}
 listeners:
   - {name: http, address: "127.0.0.1:0"}
   - {name: capped, address: "127.0.0.1:0", max_connections_per_ip: 3}
@@ -49,6 +52,12 @@ servers:
 upstreams:
   - {name: web, endpoints: ["{{WEB}}"]}
 )";
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+  return n;
+}
 
 struct Fixture {
   explicit Fixture(int workers = 1)
@@ -108,6 +117,19 @@ TEST_CASE("rate limits: a header key gives each value its own bucket, dry run on
   const auto samples = scrape(f.proxy);
   CHECK(metric(samples, "rampart_rate_limit_decisions_total", {{"policy", "watch"}, {"decision", "allowed"}}) == 1);
   CHECK(metric(samples, "rampart_rate_limit_decisions_total", {{"policy", "watch"}, {"decision", "dry_run_limited"}}) == 4);
+
+  // The access log says which requests were refused (RL, answered at the edge: LR) and which a dry
+  // run would have refused (RLD).
+  std::string log;
+  for (int i = 0; i < 100; ++i) {
+    std::ifstream in(f.proxy.dir() + "/access.log");
+    log.assign(std::istreambuf_iterator<char>(in), {});
+    if (count_of(log, "\"flags\":\"RLD\"") == 4 && count_of(log, "\"flags\":\"RL,LR\"") == 2) break;
+    sleep_for(50ms);
+  }
+  INFO(log);
+  CHECK(count_of(log, "\"flags\":\"RL,LR\"") == 2);
+  CHECK(count_of(log, "\"flags\":\"RLD\"") == 4);
 }
 
 TEST_CASE("rate limits: a route's limit stacks on its server's") {

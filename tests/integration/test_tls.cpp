@@ -23,13 +23,6 @@
 namespace it {
 namespace {
 
-std::string run_tool(const std::string& bin, const std::vector<std::string>& args, Ms timeout = 20s) {
-  Process p(bin, args);
-  auto code = p.try_wait_exit(timeout);
-  INFO(bin << " timed out");
-  REQUIRE(code.has_value());
-  return p.raw_stdout(true, 5s) + p.raw_stderr();
-}
 
 // A self-signed certificate for `names` (the first is the CN): "ec" (P-256) or "rsa" (2048).
 void make_cert(const std::string& dir, const std::string& stem, const std::vector<std::string>& names,

@@ -51,3 +51,44 @@ TEST_CASE("tls: errors", "[config][tls][errors]") {
         std::vector<std::string>{"/etc/rampart/t.yaml:2:55: error: redirect_https is for plain-HTTP listeners (this "
                                  "one has tls) [listeners[0].redirect_https]"});
 }
+
+TEST_CASE("tls: a certificate's ocsp response path resolves like cert and key, and survives a dump", "[config][tls]") {
+  const std::string text = "listeners:\n"
+                           "  - name: s\n"
+                           "    address: \"127.0.0.1:0\"\n"
+                           "    tls:\n"
+                           "      certificates:\n"
+                           "        - {cert: a.pem, key: a.key, ocsp: ../ocsp/a.der}\n"
+                           "        - {cert: b.pem, key: b.key}\n" + tail;
+  const ConfigSpec spec = must_load(text, "/etc/rampart/t.yaml");
+  const TlsSpec& t = *spec.listeners[0].tls;
+  REQUIRE(t.certificates.size() == 2);
+  CHECK(t.certificates[0].ocsp == "/etc/ocsp/a.der");
+  CHECK(t.certificates[0].ocsp_mark.line == 6);
+  CHECK(t.certificates[0].ocsp_mark.col == 43);
+  CHECK(t.certificates[1].ocsp.empty());
+
+  // The response is part of the certificate's identity: another file is another spec.
+  CertificateSpec other = t.certificates[0];
+  other.ocsp = "/etc/ocsp/b.der";
+  CHECK_FALSE(other == t.certificates[0]);
+
+  const std::string dumped = dump(spec);
+  CHECK(dumped.find("ocsp: /etc/ocsp/a.der") != std::string::npos);
+  const ConfigSpec again = must_load(dumped, "/elsewhere/dump.yaml");
+  CHECK(again.listeners[0].tls == spec.listeners[0].tls);
+}
+
+TEST_CASE("tls: ocsp errors", "[config][tls][errors]") {
+  CHECK(errors_of_at("listeners:\n  - {name: s, address: \"127.0.0.1:0\", tls: {certificates: "
+                     "[{cert: a.pem, key: a.key, ocsp: \"\"}]}}\n" + tail) ==
+        std::vector<std::string>{"/etc/rampart/t.yaml:2:92: error: must not be empty "
+                                 "[listeners[0].tls.certificates[0].ocsp]"});
+  CHECK(errors_of_at("listeners:\n  - {name: s, address: \"127.0.0.1:0\", tls: {certificates: "
+                     "[{cert: a.pem, key: a.key, ocsp: [a.der]}]}}\n" + tail)
+            .size() == 1);
+  CHECK(errors_of_at("listeners:\n  - {name: s, address: \"127.0.0.1:0\", tls: {certificates: "
+                     "[{cert: a.pem, key: a.key, ocp: a.der}]}}\n" + tail)
+            .at(0)
+            .find("unknown key 'ocp' (did you mean 'ocsp'?)") != std::string::npos);
+}

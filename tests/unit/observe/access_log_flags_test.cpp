@@ -54,7 +54,7 @@ TEST_CASE("FlagSet writes codes comma-separated in a fixed order", "[access_log]
 
   FlagSet all;
   for (std::size_t i = kFlagCount; i-- > 0;) all.set(static_cast<Flag>(i));
-  CHECK(render(all) == "NR,UH,UF,UT,UC,URX,DC,DT,RL,LR,IH,UPE,UO");
+  CHECK(render(all) == "NR,UH,UF,UT,UC,URX,DC,DT,RL,LR,IH,UPE,UO,RLD");
 
   std::string out = "prefix:";
   FlagSet one;
