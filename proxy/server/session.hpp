@@ -45,10 +45,10 @@ class Session {
     tunnel,           // upgraded connection: no deadline (idle tunnels live until either side closes)
   };
 
-  // `ssl` (owned by the session from here; null for plain HTTP): a TLS listener's SSL for this
-  // connection; the session runs the handshake first.
-  Session(Worker& worker, boost::asio::ip::tcp::socket socket, std::string listener, std::uint32_t listener_metrics,
-          std::string scheme, SSL* ssl = nullptr);
+  // `peer`: the client's address (from accept). `ssl` (owned by the session from here; null for
+  // plain HTTP): a TLS listener's SSL for this connection; the session runs the handshake first.
+  Session(Worker& worker, boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& peer,
+          std::string listener, std::uint32_t listener_metrics, std::string scheme, SSL* ssl = nullptr);
   ~Session();
 
   // mTLS listeners: the header that carries the verified client certificate's subject upstream.

@@ -156,17 +156,22 @@ void Worker::start_session(const Listener& l, int fd) {
   start_session(l, std::move(socket));
 }
 
-void Worker::start_session(const Listener& l, tcp::socket socket) {
+void Worker::start_session(const Listener& l, tcp::socket socket, const tcp::endpoint* peer_from_accept) {
   const auto& ids = gen_->snap->listener_metrics;
   auto id = ids.find(l.name);
   const std::uint32_t metrics_id = id == ids.end() ? 0 : id->second;
   // The per-IP connection limit: over it, the connection is closed before any byte is read.
   std::shared_ptr<core::ConnectionLimiter> limiter;
   core::IpAddress peer_ip;
-  if (auto lim = gen_->snap->connection_limits.find(l.name); lim != gen_->snap->connection_limits.end()) {
+  tcp::endpoint peer;
+  if (peer_from_accept) {
+    peer = *peer_from_accept;
+  } else {
     boost::system::error_code pec;
-    const auto peer = socket.remote_endpoint(pec);
+    peer = socket.remote_endpoint(pec);
     if (pec) return;  // already gone
+  }
+  if (auto lim = gen_->snap->connection_limits.find(l.name); lim != gen_->snap->connection_limits.end()) {
     peer_ip = peer.address().is_v4() ? core::ip_from_v4(peer.address().to_v4().to_uint())
                                      : core::ip_from_v6(peer.address().to_v6().to_bytes());
     if (const auto admitted = lim->second->admit(peer_ip); admitted != core::ConnectionLimiter::Admit::ok) {
@@ -181,7 +186,8 @@ void Worker::start_session(const Listener& l, tcp::socket socket) {
     if (limiter) limiter->release(peer_ip);
     return;
   }
-  auto session = std::make_unique<Session>(*this, std::move(socket), l.name, metrics_id, tls ? "https" : "http", ssl);
+  auto session =
+      std::make_unique<Session>(*this, std::move(socket), peer, l.name, metrics_id, tls ? "https" : "http", ssl);
   if (limiter) session->hold_connection_slot(std::move(limiter), peer_ip);
   if (tls && !tls->client_subject_header().empty()) session->set_client_cert_header(tls->client_subject_header());
   asio::co_spawn(ioc_, Session::run_owned(std::move(session)), asio::detached);
@@ -189,8 +195,9 @@ void Worker::start_session(const Listener& l, tcp::socket socket) {
 
 asio::awaitable<void> Worker::accept_loop(std::shared_ptr<Listener> l) {
   asio::steady_timer backoff(ioc_);
+  tcp::endpoint peer;  // filled by accept: no getpeername per connection
   for (;;) {
-    auto [ec, socket] = co_await l->acceptor->async_accept(nothrow);
+    auto [ec, socket] = co_await l->acceptor->async_accept(peer, nothrow);
     if (ec) {
       if (ec == asio::error::operation_aborted || !l->acceptor->is_open()) co_return;
       // Out of descriptors or memory: back off instead of spinning.
@@ -198,7 +205,7 @@ asio::awaitable<void> Worker::accept_loop(std::shared_ptr<Listener> l) {
       co_await backoff.async_wait(nothrow);
       continue;
     }
-    start_session(*l, std::move(socket));
+    start_session(*l, std::move(socket), &peer);
   }
 }
 

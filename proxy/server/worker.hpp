@@ -85,7 +85,9 @@ class Worker {
   boost::asio::awaitable<void> accept_loop(std::shared_ptr<Listener> l);
   void close_listener(Listener& l);
   void start_session(const Listener& l, int fd);
-  void start_session(const Listener& l, boost::asio::ip::tcp::socket socket);
+  // `peer`: the client's address as accept returned it (null: asked of the socket).
+  void start_session(const Listener& l, boost::asio::ip::tcp::socket socket,
+                     const boost::asio::ip::tcp::endpoint* peer = nullptr);
   boost::asio::awaitable<void> ticker();
   void report_idle_connections();
   std::vector<std::size_t> idle_reported_;  // by upstream metrics id
