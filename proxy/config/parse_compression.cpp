@@ -26,50 +26,54 @@ bool valid_media_type(std::string_view s) {
          type.find('*') == std::string_view::npos && (subtype == "*" || subtype.find('*') == std::string_view::npos);
 }
 
-void read_algorithms(Reader& r, const Value& v, CompressionSpec& c) {
+// A list of distinct strings, lower-cased: `bad` says what is wrong with an item ("" when
+// nothing is), `noun` names an item in the "listed twice" error, `empty` is the error for [].
+// nullopt when nothing valid remains (the errors say why).
+template <class Bad>
+std::optional<std::vector<std::string>> read_distinct(Reader& r, const Value& v, const std::string& noun,
+                                                      const std::string& empty, Bad&& bad) {
   auto items = read_string_or_list(r, v);
-  if (!items) return;
+  if (!items) return std::nullopt;
   std::vector<std::string> out;
   for (const Value& item : *items) {
     auto s = read_nonempty_string(r, item);
     if (!s) continue;
-    const std::string name = to_lower(*s);
-    if (std::find(algorithm_names().begin(), algorithm_names().end(), name) == algorithm_names().end()) {
-      r.error(item.mark, item.path,
-              "unknown algorithm '" + *s + "'" + did_you_mean(name, algorithm_names()) + ": expected br or gzip");
+    const std::string lower = to_lower(*s);
+    if (const std::string why = bad(lower, *s); !why.empty()) {
+      r.error(item.mark, item.path, why);
       continue;
     }
-    if (std::find(out.begin(), out.end(), name) != out.end()) {
-      r.error(item.mark, item.path, "algorithm '" + name + "' is listed twice");
+    if (std::find(out.begin(), out.end(), lower) != out.end()) {
+      r.error(item.mark, item.path, noun + " '" + lower + "' is listed twice");
       continue;
     }
-    out.push_back(name);
+    out.push_back(lower);
   }
-  if (items->empty()) r.error(v.mark, v.path, "algorithms must list at least one of br, gzip");
-  else if (!out.empty()) c.algorithms = std::move(out);
+  if (items->empty()) r.error(v.mark, v.path, empty);
+  if (out.empty()) return std::nullopt;
+  return out;
+}
+
+void read_algorithms(Reader& r, const Value& v, CompressionSpec& c) {
+  auto names = read_distinct(r, v, "algorithm", "algorithms must list at least one of br, gzip",
+                             [](const std::string& name, const std::string& raw) -> std::string {
+                               const auto& known = algorithm_names();
+                               if (std::find(known.begin(), known.end(), name) != known.end()) return {};
+                               return "unknown algorithm '" + raw + "'" + did_you_mean(name, known) +
+                                      ": expected br or gzip";
+                             });
+  if (names) c.algorithms = std::move(*names);
 }
 
 void read_content_types(Reader& r, const Value& v, CompressionSpec& c) {
-  auto items = read_string_or_list(r, v);
-  if (!items) return;
-  std::vector<std::string> out;
-  for (const Value& item : *items) {
-    auto s = read_nonempty_string(r, item);
-    if (!s) continue;
-    const std::string type = to_lower(*s);
-    if (!valid_media_type(type)) {
-      r.error(item.mark, item.path,
-              "bad media type '" + *s + "' (expected type/subtype like text/html, or type/* like text/*, without parameters)");
-      continue;
-    }
-    if (std::find(out.begin(), out.end(), type) != out.end()) {
-      r.error(item.mark, item.path, "media type '" + type + "' is listed twice");
-      continue;
-    }
-    out.push_back(type);
-  }
-  if (items->empty()) r.error(v.mark, v.path, "content_types must list at least one media type");
-  else if (!out.empty()) c.content_types = std::move(out);
+  auto types = read_distinct(r, v, "media type", "content_types must list at least one media type",
+                             [](const std::string& type, const std::string& raw) -> std::string {
+                               if (valid_media_type(type)) return {};
+                               return "bad media type '" + raw +
+                                      "' (expected type/subtype like text/html, or type/* like text/*, without "
+                                      "parameters)";
+                             });
+  if (types) c.content_types = std::move(*types);
 }
 
 }  // namespace

@@ -1,20 +1,14 @@
 // Every validation error, with its exact file:line:col and key path.
+#include "support.hpp"
+
 #include "config/load.hpp"
 
 #include <catch2/catch.hpp>
 
 using namespace rampart::config;
+using rampart::config::test::errors_of;
 
 namespace {
-
-std::vector<std::string> errors_of(const std::string& text, const std::string& file = "t.yaml") {
-  std::vector<Diagnostic> diagnostics;
-  auto spec = load_string(text, file, diagnostics);
-  CHECK_FALSE(spec.has_value());
-  std::vector<std::string> out;
-  for (const Diagnostic& d : diagnostics) out.push_back(d.str());
-  return out;
-}
 
 // A valid config whose single route (line 7, column 9) is `route`.
 std::string with_route(const std::string& route) {

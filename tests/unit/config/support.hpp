@@ -9,6 +9,11 @@
 
 namespace rampart::config::test {
 
+// The start of a config whose one route goes to upstream `u`; a test appends `upstreams:` items.
+inline const std::string upstream_head = "listeners: [{name: http, address: \"127.0.0.1:0\"}]\n"
+                                         "servers: [{name: s, hosts: [\"*\"], routes: [{upstream: u}]}]\n"
+                                         "upstreams:\n";
+
 // Every diagnostic of a text that must not load, as printed ("file:line:col: error: ...").
 inline std::vector<std::string> errors_of(const std::string& text, const std::string& file = "t.yaml") {
   std::vector<Diagnostic> diagnostics;

@@ -10,9 +10,7 @@ using rampart::config::test::must_load;
 
 namespace {
 
-const std::string head = "listeners: [{name: http, address: \"127.0.0.1:0\"}]\n"
-                         "servers: [{name: s, hosts: [\"*\"], routes: [{upstream: u}]}]\n"
-                         "upstreams:\n";
+const std::string& head = rampart::config::test::upstream_head;
 
 }  // namespace
 

@@ -13,9 +13,7 @@ using rampart::config::test::must_load;
 
 namespace {
 
-const std::string head = "listeners: [{name: http, address: \"127.0.0.1:0\"}]\n"
-                         "servers: [{name: s, hosts: [\"*\"], routes: [{upstream: u}]}]\n"
-                         "upstreams:\n";
+const std::string& head = rampart::config::test::upstream_head;
 
 bool any_contains(const std::vector<std::string>& errors, const std::string& part) {
   return std::any_of(errors.begin(), errors.end(), [&](const std::string& e) { return e.find(part) != std::string::npos; });
