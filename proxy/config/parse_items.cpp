@@ -44,7 +44,7 @@ std::optional<std::string> read_name(Reader& r, const MapView& m, std::vector<Si
 ListenerSpec parse_listener(Reader& r, const Value& v, Xref& x) {
   ListenerSpec spec;
   spec.mark = r.mark(v.mark);
-  MapView m(r, v, {"name", "address", "tls", "redirect_https", "max_connections_per_ip"});
+  MapView m(r, v, {"name", "address", "tls", "redirect_https", "max_connections_per_ip", "h2c", "http2"});
   if (!m.ok()) {
     x.listener_names.push_back(Site{});
     x.listener_addresses.push_back(Site{});
@@ -76,6 +76,46 @@ ListenerSpec parse_listener(Reader& r, const Value& v, Xref& x) {
   }
   if (auto per_ip = m.get("max_connections_per_ip")) {
     if (auto n = read_uint(r, *per_ip, 1, 1000000)) spec.max_connections_per_ip = static_cast<std::uint32_t>(*n);
+  }
+  if (auto h2c = m.get("h2c")) {
+    if (auto on = read_bool(r, *h2c)) {
+      if (*on && spec.tls)
+        r.error(h2c->mark, h2c->path, "h2c is for plain-HTTP listeners (on TLS listeners offer h2 with tls.alpn)");
+      else if (*on && spec.redirect_https_port)
+        r.error(h2c->mark, h2c->path, "h2c cannot be combined with redirect_https");
+      else
+        spec.h2c = *on;
+    }
+  }
+  if (auto h2 = m.get("http2")) {
+    MapView hm(r, *h2, {"max_concurrent_streams", "initial_window_size", "connection_window_size",
+                        "max_header_list_size", "max_resets_per_second", "max_streams_per_second"});
+    if (hm.ok()) {
+      Http2Spec& o = spec.http2;
+      auto u32 = [](std::uint64_t n) { return static_cast<std::uint32_t>(n); };
+      if (auto x = hm.get("max_concurrent_streams"))
+        if (auto n = read_uint(r, *x, 1, 100000)) o.max_concurrent_streams = u32(*n);
+      // Windows: at least the RFC's default frame size, at most 2^31-1 (RFC 9113 6.9.1).
+      if (auto x = hm.get("initial_window_size"))
+        if (auto n = read_size(r, *x, 0x7fffffff)) {
+          if (*n < 16384) r.error(x->mark, x->path, "initial_window_size must be at least 16k");
+          else o.initial_window_size = u32(*n);
+        }
+      if (auto x = hm.get("connection_window_size"))
+        if (auto n = read_size(r, *x, 0x7fffffff)) {
+          if (*n < 65535) r.error(x->mark, x->path, "connection_window_size must be at least 65535");
+          else o.connection_window_size = u32(*n);
+        }
+      if (auto x = hm.get("max_header_list_size"))
+        if (auto n = read_size(r, *x, 16 * 1024 * 1024)) {
+          if (*n < 4096) r.error(x->mark, x->path, "max_header_list_size must be at least 4k");
+          else o.max_header_list_size = u32(*n);
+        }
+      if (auto x = hm.get("max_resets_per_second"))
+        if (auto n = read_uint(r, *x, 1, 1000000)) o.max_resets_per_second = u32(*n);
+      if (auto x = hm.get("max_streams_per_second"))
+        if (auto n = read_uint(r, *x, 1, 1000000)) o.max_streams_per_second = u32(*n);
+    }
   }
   return spec;
 }

@@ -4,6 +4,8 @@
 // reload do too.
 #include "config/parse.hpp"
 
+#include <algorithm>
+
 #include <filesystem>
 
 namespace rampart::config::detail {
@@ -75,8 +77,12 @@ TlsSpec parse_tls(Reader& r, const Value& v) {
     if (auto items = read_string_or_list(r, *x)) {
       t.alpn.clear();
       for (const Value& item : *items) {
-        auto s = read_choice(r, item, {"http/1.1"});
-        if (s) t.alpn.push_back(*s);
+        auto s = read_choice(r, item, {"h2", "http/1.1"});
+        if (!s) continue;
+        if (std::find(t.alpn.begin(), t.alpn.end(), *s) != t.alpn.end())
+          r.error(item.mark, item.path, "'" + *s + "' is listed twice");
+        else
+          t.alpn.push_back(*s);
       }
     }
   }

@@ -71,6 +71,18 @@ struct TlsSpec {
   }
 };
 
+// HTTP/2 on a listener (ALPN "h2" on TLS listeners, `h2c` on plain ones): what the server
+// advertises in SETTINGS and the per-connection abuse bounds (fixed one-second windows).
+struct Http2Spec {
+  std::uint32_t max_concurrent_streams = 128;
+  std::uint32_t initial_window_size = 256 * 1024;      // request body bytes buffered per stream
+  std::uint32_t connection_window_size = 1024 * 1024;  // ... and per connection
+  std::uint32_t max_header_list_size = 64 * 1024;      // decoded request head (RFC 9113 6.5.2 size)
+  std::uint32_t max_resets_per_second = 200;           // client resets and refused/malformed streams
+  std::uint32_t max_streams_per_second = 100000;       // new streams (a guard rail: resets are the attack)
+  bool operator==(const Http2Spec&) const = default;
+};
+
 struct ListenerSpec {
   Mark mark;
   std::string name;
@@ -82,6 +94,10 @@ struct ListenerSpec {
   // Connections one client IP may hold open on this listener at once (all workers together);
   // more are closed at accept. 0 = no limit.
   std::uint32_t max_connections_per_ip = 0;
+  // Cleartext HTTP/2 with prior knowledge (plain listeners): a connection that starts with the
+  // HTTP/2 preface speaks HTTP/2, any other HTTP/1.1.
+  bool h2c = false;
+  Http2Spec http2;
 };
 
 // Header edits applied in the order remove, set, add. Names are stored lower-case.

@@ -81,6 +81,8 @@ struct ServerConnection::Stream {
   bool trailers = false;         // trailer_* hold trailers to send after the queue
   bool deferred = false;         // the data provider returned DEFERRED: resume on new data
   bool over_mark = false;        // queue reached max_queued_per_stream: report on_writable
+  bool reset_when_sent = false;  // RST_STREAM(NO_ERROR) once the response's END_STREAM went out
+  bool end_sent = false;         // the response's END_STREAM went out
   std::string out;               // response body queue: [out_head, out.size())
   std::size_t out_head = 0;
   std::string trailer_bytes;     // lower-cased names and values back to back
@@ -98,7 +100,7 @@ struct ServerConnection::Stream {
     content_length.reset();
     body_received = 0;
     unconsumed = 0;
-    final_sent = eof = trailers = deferred = over_mark = false;
+    final_sent = eof = trailers = deferred = over_mark = reset_when_sent = end_sent = false;
     if (out.capacity() > kKeepQueueCapacity) std::string().swap(out);
     out.clear();
     out_head = 0;
@@ -151,7 +153,7 @@ struct Callbacks {
     std::uint32_t code = 0;
     if (frame->hd.type == NGHTTP2_RST_STREAM) code = frame->rst_stream.error_code;
     if (frame->hd.type == NGHTTP2_GOAWAY) code = frame->goaway.error_code;
-    return self(user).on_frame_sent(frame->hd.type, frame->hd.stream_id, code);
+    return self(user).on_frame_sent(frame->hd.type, frame->hd.flags, frame->hd.stream_id, code);
   }
 };
 
@@ -567,7 +569,18 @@ int ServerConnection::send_data(const std::uint8_t* framehd, std::int32_t stream
   return 0;
 }
 
-int ServerConnection::on_frame_sent(std::uint8_t type, std::int32_t stream, std::uint32_t error_code) {
+int ServerConnection::on_frame_sent(std::uint8_t type, std::uint8_t flags, std::int32_t stream,
+                                    std::uint32_t error_code) {
+  if ((type == NGHTTP2_DATA || type == NGHTTP2_HEADERS) && (flags & NGHTTP2_FLAG_END_STREAM)) {
+    // The response ended: a request body the owner gave up on is refused now (RFC 9113 8.1).
+    Stream* s = find(static_cast<std::uint32_t>(stream));
+    if (s) s->end_sent = true;
+    if (s && s->reset_when_sent && !s->request_done) {
+      s->rejected = true;
+      s->reset_accounted = true;
+      nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, stream, NGHTTP2_NO_ERROR);
+    }
+  }
   if (type == NGHTTP2_DATA) {
     ++data_sent_;
   } else if (type == NGHTTP2_RST_STREAM && error_code != NGHTTP2_NO_ERROR) {
@@ -675,6 +688,16 @@ void ServerConnection::reset(std::uint32_t stream, std::uint32_t error_code) {
   s->rejected = true;
   s->reset_accounted = true;  // the owner's decision, not the client's
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, static_cast<std::int32_t>(stream), error_code);
+}
+
+void ServerConnection::reset_after_response(std::uint32_t stream) {
+  Stream* s = find(stream);
+  if (!s || fatal_ || s->request_done) return;
+  if (s->end_sent) {
+    reset(stream, NGHTTP2_NO_ERROR);
+    return;
+  }
+  s->reset_when_sent = true;
 }
 
 void ServerConnection::consume(std::uint32_t stream, std::size_t n) {

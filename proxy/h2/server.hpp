@@ -141,6 +141,10 @@ class ServerConnection {
   std::size_t queued(std::uint32_t stream) const;
   // Resets the stream (RST_STREAM error_code); on_stream_close follows from produce().
   void reset(std::uint32_t stream, std::uint32_t error_code);
+  // The response (submitted, possibly still queued) is all the owner will do with the stream: if
+  // the request body has not ended by the time the response's END_STREAM is sent, the stream is
+  // reset with NO_ERROR then (RFC 9113 8.1: the client stops sending; the response stays whole).
+  void reset_after_response(std::uint32_t stream);
   // `n` request body bytes of the stream were forwarded: reopen the windows by that much. Ignored
   // after on_stream_close (the codec returned what was outstanding to the connection window).
   void consume(std::uint32_t stream, std::size_t n);
@@ -174,7 +178,7 @@ class ServerConnection {
   int on_frame_recv(std::uint8_t type, std::uint8_t flags, std::int32_t stream, int category);
   int on_data_chunk(std::int32_t stream, std::string_view data);
   int on_stream_closed(std::int32_t stream, std::uint32_t error_code);
-  int on_frame_sent(std::uint8_t type, std::int32_t stream, std::uint32_t error_code);
+  int on_frame_sent(std::uint8_t type, std::uint8_t flags, std::int32_t stream, std::uint32_t error_code);
   long read_data(std::int32_t stream, std::size_t length, std::uint32_t* flags);
   int send_data(const std::uint8_t* framehd, std::int32_t stream, std::size_t length);
   long send_bytes(const std::uint8_t* data, std::size_t length);

@@ -113,6 +113,15 @@ void WorkerMetrics::connection_rejected_per_ip(std::uint32_t listener, bool tabl
   if (detail::ListenerCell* c = shard_->listeners.find(listener)) (table_full ? c->rejected_table_full : c->rejected_per_ip).add(1);
 }
 
+void WorkerMetrics::http2_connection(std::uint32_t listener) {
+  if (detail::ListenerCell* c = shard_->listeners.find(listener)) c->http2.add(1);
+}
+
+void WorkerMetrics::http2_abusive(std::uint32_t listener, std::size_t reason) {
+  if (reason >= kHttp2AbuseReasonCount) reason = kHttp2AbuseReasonCount - 1;
+  if (detail::ListenerCell* c = shard_->listeners.find(listener)) c->http2_abusive[reason].add(1);
+}
+
 void WorkerMetrics::rate_limit(std::uint32_t limit, std::size_t decision) {
   if (decision >= kRateDecisionCount) return;
   if (detail::RateLimitCell* c = shard_->rate_limits.find(limit)) c->decisions[decision].add(1);

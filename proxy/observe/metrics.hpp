@@ -31,6 +31,10 @@ inline constexpr const char* kTlsFailureReasons[] = {"timeout",          "closed
                                                      "protocol_version", "no_shared_cipher", "client_certificate",
                                                      "other"};
 constexpr std::size_t kTlsFailureReasonCount = sizeof(kTlsFailureReasons) / sizeof(kTlsFailureReasons[0]);
+// Why an HTTP/2 connection was closed as abusive (h2::Abuse without `none`, same order).
+inline constexpr const char* kHttp2AbuseReasons[] = {"rapid_reset",           "stream_rate",   "continuation_flood",
+                                                     "header_list_too_large", "control_flood", "protocol_error"};
+constexpr std::size_t kHttp2AbuseReasonCount = sizeof(kHttp2AbuseReasons) / sizeof(kHttp2AbuseReasons[0]);
 
 // Label values of rampart_rate_limit_decisions_total{decision}, in policy::RateDecision order.
 inline constexpr const char* kRateDecisions[] = {"allowed", "limited", "dry_run_limited", "over_key_bound"};
@@ -125,6 +129,8 @@ class WorkerMetrics {
   // A connection closed at accept because its client IP holds too many on the listener
   // (`table_full`: the per-IP table had no room for one more address).
   void connection_rejected_per_ip(std::uint32_t listener, bool table_full = false);
+  void http2_connection(std::uint32_t listener);  // a connection that speaks HTTP/2
+  void http2_abusive(std::uint32_t listener, std::size_t reason);  // closed: kHttp2AbuseReasons[reason]
   // A rate limit decided (`decision` indexes kRateDecisions).
   void rate_limit(std::uint32_t limit, std::size_t decision);
   // A response body compressed (`coding` indexes kCompressionCodings): bytes before and after.

@@ -258,8 +258,15 @@ void collect_listeners(const Shards& shards, const detail::IdTable<1>& listeners
                          MetricType::Counter);
   auto rejected = family("rampart_connections_rejected_total",
                          "Downstream connections closed at accept, by listener and reason.", MetricType::Counter);
+  auto h2 = family("rampart_http2_connections_total", "Downstream connections that spoke HTTP/2, by listener.",
+                   MetricType::Counter);
+  auto h2_abusive = family("rampart_http2_abusive_connections_total",
+                           "HTTP/2 connections closed for breaking a protocol or abuse bound, by listener and reason.",
+                           MetricType::Counter);
   for (std::uint32_t id = 0; id < listeners.names.size(); ++id) {
     std::int64_t open = 0;
+    std::uint64_t h2_total = 0;
+    std::array<std::uint64_t, kHttp2AbuseReasonCount> h2_bad{};
     std::uint64_t accepted = 0;
     std::array<std::array<std::uint64_t, 2>, 2> done{};
     std::array<std::uint64_t, kTlsFailureReasonCount> failed{};
@@ -267,6 +274,8 @@ void collect_listeners(const Shards& shards, const detail::IdTable<1>& listeners
     for (const auto& s : shards) {
       if (const detail::ListenerCell* c = s->listeners.find(id)) {
         per_ip += c->rejected_per_ip.get();
+        h2_total += c->http2.get();
+        for (std::size_t r = 0; r < kHttp2AbuseReasonCount; ++r) h2_bad[r] += c->http2_abusive[r].get();
         table_full += c->rejected_table_full.get();
         open += c->active.get();
         accepted += c->total.get();
@@ -280,6 +289,9 @@ void collect_listeners(const Shards& shards, const detail::IdTable<1>& listeners
     add_counter(total, {{"listener", name}}, static_cast<double>(accepted));
     add_counter(rejected, {{"listener", name}, {"reason", "per_ip_limit"}}, static_cast<double>(per_ip));
     add_counter(rejected, {{"listener", name}, {"reason", "per_ip_table_full"}}, static_cast<double>(table_full));
+    add_counter(h2, {{"listener", name}}, static_cast<double>(h2_total));
+    for (std::size_t r = 0; r < kHttp2AbuseReasonCount; ++r)
+      add_counter(h2_abusive, {{"listener", name}, {"reason", kHttp2AbuseReasons[r]}}, static_cast<double>(h2_bad[r]));
     std::uint64_t any = 0;
     for (const auto& v : done) any += v[0] + v[1];
     for (std::uint64_t f : failed) any += f;
@@ -296,6 +308,8 @@ void collect_listeners(const Shards& shards, const detail::IdTable<1>& listeners
   out.push_back(std::move(handshakes));
   out.push_back(std::move(failures));
   out.push_back(std::move(rejected));
+  out.push_back(std::move(h2));
+  out.push_back(std::move(h2_abusive));
 }
 
 void collect_rate_limits(const Shards& shards, const detail::IdTable<1>& limits, std::vector<MetricFamily>& out) {

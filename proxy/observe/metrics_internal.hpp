@@ -106,6 +106,8 @@ struct ListenerCell {
   std::array<Counter, kTlsFailureReasonCount> tls_failures;
   Counter rejected_per_ip;      // closed at accept: the client IP's connection limit
   Counter rejected_table_full;  // closed at accept: the per-IP table had no room for a new address
+  Counter http2;                // connections that spoke HTTP/2
+  std::array<Counter, kHttp2AbuseReasonCount> http2_abusive;
 };
 
 struct RateLimitCell {

@@ -11,8 +11,10 @@
 
 #include "policy/compression.hpp"
 
+#include "h2/server.hpp"
 #include "http/forward.hpp"
 #include "observe/flags.hpp"
+#include "server/h2_connection.hpp"
 #include "server/worker.hpp"
 #include "upstream/outlier.hpp"
 
@@ -34,6 +36,7 @@
 #include <array>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <span>
 
 namespace rampart::server {
@@ -185,22 +188,54 @@ Session::Session(Worker& worker, tcp::socket socket, const tcp::endpoint& peer, 
     client_addr_ = core::parse_ip(client_ip_);
   }
   client_port_ = peer.port();
-  if (client_addr_) client_trusted_ = worker_.generation()->snap->is_trusted(*client_addr_);
+  const auto& snap = *worker_.generation()->snap;
+  if (client_addr_) client_trusted_ = snap.is_trusted(*client_addr_);
+  if (const config::ListenerSpec* ls = snap.listener(listener_)) h2c_ = ls->h2c;
   worker_.metrics().connection_opened(listener_metrics_);
   if (tls_) handshake_gen_ = worker_.generation();
   client_.set_option(tcp::no_delay(true), ec);
   registration_ = worker_.enlist(this);
 }
 
+Session::Session(Session& parent, std::shared_ptr<StreamPipe> pipe, std::string_view head)
+    : worker_(parent.worker_),
+      client_(parent.worker_.context()),
+      pipe_(std::move(pipe)),
+      secure_stream_(parent.secure()),
+      client_cert_header_(parent.client_cert_header_),
+      client_subject_(parent.client_subject_),
+      listener_(parent.listener_),
+      listener_metrics_(parent.listener_metrics_),
+      scheme_(parent.scheme_),
+      client_ip_(parent.client_ip_),
+      client_port_(parent.client_port_),
+      client_addr_(parent.client_addr_),
+      client_trusted_(parent.client_trusted_),
+      in_(&parent.worker_.blocks()) {
+  in_.reserve(std::max<std::size_t>(kHeadBuffer, head.size() + 512));
+  std::memcpy(in_.write_ptr(), head.data(), head.size());
+  in_.commit(head.size());
+  registration_ = worker_.enlist(this);
+}
+
 Session::~Session() {
   if (slot_limiter_) slot_limiter_->release(slot_ip_);
   if (sc_) worker_.scratch().give(std::move(sc_));
-  worker_.metrics().connection_closed(listener_metrics_);
+  if (!pipe_) worker_.metrics().connection_closed(listener_metrics_);
   worker_.delist(registration_);
 }
 
 awaitable<void> Session::run_owned(std::unique_ptr<Session> self) {
-  if (self->tls_ && self->served_ == 0 && !co_await self->handshake()) co_return;
+  if (self->tls_ && self->served_ == 0) {
+    if (!co_await self->handshake()) co_return;
+    const unsigned char* proto = nullptr;
+    unsigned int len = 0;
+    SSL_get0_alpn_selected(self->tls_->native_handle(), &proto, &len);
+    if (len == 2 && proto[0] == 'h' && proto[1] == '2') {
+      co_await self->serve_h2();
+      co_return;
+    }
+  }
   if (!co_await self->run()) co_return;
   // Parked: the coroutine frames go away; a readiness wait owns the session until the client
   // sends its next request (then a fresh coroutine takes over), closes, or the ticker cancels the
@@ -211,6 +246,28 @@ awaitable<void> Session::run_owned(std::unique_ptr<Session> self) {
     auto& ioc = self->worker_.context();
     asio::co_spawn(ioc, run_owned(std::move(self)), asio::detached);
   });
+}
+
+awaitable<void> Session::run_stream(std::unique_ptr<Session> self) {
+  co_await self->run();
+  self->pipe_->finish();
+}
+
+// The connection speaks HTTP/2 from here on (after the TLS handshake chose h2, or when a plain
+// connection began with the preface, which is in in_): the codec takes over the socket, and each
+// stream is served by a stream session of its own.
+awaitable<void> Session::serve_h2() {
+  const config::ListenerSpec* ls = worker_.generation()->snap->listener(listener_);
+  const h2::Settings settings = http2_settings(ls ? ls->http2 : config::Http2Spec{});
+  worker_.metrics().http2_connection(listener_metrics_);
+  std::string first(in_.data());
+  in_.consume(in_.size());
+  in_.release_if_empty();
+  if (sc_) worker_.scratch().give(std::move(sc_));
+  phase_ = Phase::tunnel;  // the connection's deadlines are H2Connection::on_tick's
+  h2_ = std::make_unique<H2Connection>(*this, settings);
+  co_await h2_->run(std::move(first));
+  h2_.reset();
 }
 
 void Session::set_phase(Phase p, core::Duration timeout) {
@@ -224,15 +281,29 @@ static_assert(tls::kHandshakeFailures == observe::kTlsFailureReasonCount, "one m
 // ---------------------------------------------------------------------------------------------
 // Client I/O: through the TLS layer on TLS listeners, straight to the socket otherwise.
 awaitable<std::tuple<boost::system::error_code, std::size_t>> Session::client_read_some(asio::mutable_buffer b) {
+  if (pipe_) co_return co_await pipe_->read_some(b);
   if (tls_) co_return co_await tls_->read_some(b);
   co_return co_await client_.async_read_some(b, nothrow);
 }
 
 template <class Buffers>
 awaitable<std::tuple<boost::system::error_code, std::size_t>> Session::client_write(const Buffers& b) {
+  if (pipe_) {
+    std::size_t n = 0;
+    for (auto it = asio::buffer_sequence_begin(b); it != asio::buffer_sequence_end(b); ++it) {
+      const asio::const_buffer piece(*it);
+      if (!pipe_->feed(std::string_view(static_cast<const char*>(piece.data()), piece.size())))
+        co_return std::tuple{boost::system::error_code(asio::error::connection_reset), n};
+      n += piece.size();
+    }
+    co_return std::tuple{co_await pipe_->drain(), n};
+  }
   if (tls_) co_return co_await tls_->write(b);
   co_return co_await asio::async_write(client_, b, nothrow);
 }
+// The HTTP/2 connection writes its frames through here (h2_connection.cpp).
+template awaitable<std::tuple<boost::system::error_code, std::size_t>> Session::client_write<asio::const_buffer>(
+    const asio::const_buffer&);
 
 // The TLS handshake, under the client header deadline (a client that connects and stalls gets no
 // more time than one that sends a slow request head). Counts the outcome by listener.
@@ -269,6 +340,19 @@ awaitable<bool> Session::handshake() {
 }
 
 void Session::on_tick(Clock::time_point now) {
+  if (h2_) {
+    h2_->on_tick(now);
+    return;
+  }
+  if (pipe_) {  // a stream session: only its deadlines (the connection handles idling and drain)
+    if (phase_ == Phase::tunnel || phase_ == Phase::idle || now < deadline_) return;
+    has_expired_ = true;
+    expired_ = phase_;
+    pipe_->interrupt();
+    boost::system::error_code ec;
+    if (upstream_) upstream_->socket.cancel(ec);
+    return;
+  }
   if (worker_.draining()) {
     on_drain(now);
   } else if (phase_ == Phase::idle && !parked_ && (!tls_ || tls_->idle()) && in_.capacity() != 0 &&
@@ -287,12 +371,21 @@ void Session::on_tick(Clock::time_point now) {
 }
 
 void Session::on_deadline_passed() {
+  if (h2_) {
+    h2_->abort();
+    return;
+  }
   phase_ = Phase::client_write;
   deadline_ = Clock::time_point::min();
   on_tick(Clock::now());
 }
 
 void Session::on_drain(Clock::time_point now) {
+  if (h2_) {
+    h2_->on_tick(now);
+    return;
+  }
+  if (pipe_) return;  // its connection sends GOAWAY; the stream finishes
   // A keep-alive connection that just finished an exchange may have its next request on the way:
   // closing it now would reset that request. It gets kDrainIdleGrace to send it (and an answer
   // with Connection: close); one idle longer than that is closed.
@@ -311,6 +404,10 @@ awaitable<bool> Session::run() {
     bool parked = false;
     const bool ok = co_await read_request_head(perr, parked);
     if (parked) co_return true;
+    if (switch_h2_) {
+      co_await serve_h2();
+      co_return false;
+    }
     // The exchange runs on the generation current when its head arrived (an idle connection
     // pins none, so a reload applies to its next request).
     Exchange ex;
@@ -333,7 +430,7 @@ awaitable<bool> Session::run() {
     ex.head = sc_->req.method == http::Method::head;
     ex.version_minor = sc_->req.version_minor;
     ex.keep_alive = sc_->req.keep_alive && !sc_->req.upgrade && served_ < ex.snap().defaults.keepalive_requests &&
-                    !worker_.draining();
+                    !worker_.draining() && !pipe_;
     ex.request_body_done = sc_->req.body == http::BodyKind::none;
     const bool keep = co_await handle(ex);
     finish(ex, /*parsed=*/true);
@@ -419,6 +516,18 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& parked)
   if (!first || pipelined) set_phase(Phase::client_header, snap.defaults.client_header_timeout);
   const std::size_t max_buffer = snap.limits.max_header_bytes + 1024;
   for (;;) {
+    if (first && h2c_ && !in_.empty()) {
+      // A plain listener that takes HTTP/2 with prior knowledge: the preface decides.
+      const auto d = h2::detect_preface(in_.data());
+      if (d == h2::Detect::h2) {
+        switch_h2_ = true;
+        co_return false;
+      }
+      if (d == h2::Detect::need_more) {
+        if (co_await read_client(in_.write_space()) == 0) co_return false;
+        continue;
+      }
+    }
     if (!in_.empty()) {
       switch (http::parse_request(in_.data(), snap.limits, sc_->req, perr)) {
         case http::ParseResult::complete: co_return true;
@@ -500,7 +609,7 @@ void Session::finish(Exchange& ex, bool parsed) {
   r.host = sc_->log_host;
   r.path = sc_->log_path;
   r.query = sc_->log_query;
-  r.protocol = ex.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
+  r.protocol = pipe_ ? "HTTP/2.0" : ex.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
   r.status = ex.status;
   r.bytes_received = ex.bytes_received;
   r.bytes_sent = ex.bytes_sent;
@@ -654,7 +763,7 @@ awaitable<bool> Session::send_local(Exchange& ex, int status, std::string_view c
   if (ex.policies) {
     policy::media_type(content_type.empty() && !body.empty() ? "text/plain" : content_type, sc_->media_type);
     sc_->edits.clear();
-    ex.policies->on_response({status, sc_->media_type, sc_->policy_path, tls_ != nullptr, sc_->origin, ex.preflight},
+    ex.policies->on_response({status, sc_->media_type, sc_->policy_path, secure(), sc_->origin, ex.preflight},
                              sc_->edits);
     with_policies.assign(extra_headers);
     http::append_edit_lines(sc_->edits, with_policies);
@@ -672,7 +781,7 @@ awaitable<bool> Session::send_local(Exchange& ex, int status, std::string_view c
     co_return false;
   }
   ex.status = status;
-  if (!keep_alive) {
+  if (!keep_alive && !pipe_) {
     // Lingering close: stop sending, then drain what the client still sends for a moment so the
     // kernel does not answer its unread bytes with a reset that could destroy our response.
     boost::system::error_code ignored;
@@ -1728,7 +1837,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
     }
     sc_->edits.clear();
     ex.policies->on_response(
-        {sc_->resp.status, sc_->media_type, sc_->policy_path, tls_ != nullptr, sc_->origin, false}, sc_->edits);
+        {sc_->resp.status, sc_->media_type, sc_->policy_path, secure(), sc_->origin, false}, sc_->edits);
     edits = &sc_->edits;
     if (const policy::Compression* comp = ex.policies->compression()) coding = compression_for(ex, *comp, rinfo, level);
   }

@@ -29,6 +29,8 @@ class Compression;
 namespace rampart::server {
 
 class Worker;
+class H2Connection;
+class StreamPipe;
 
 class Session {
  public:
@@ -50,6 +52,9 @@ class Session {
   Session(Worker& worker, boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& peer,
           std::string listener, std::uint32_t listener_metrics, std::string scheme, SSL* ssl = nullptr);
   ~Session();
+  // A stream session: serves one HTTP/2 stream of `parent`'s connection through `pipe`, starting
+  // from `head` (the request head in HTTP/1.1 framing).
+  Session(Session& parent, std::shared_ptr<StreamPipe> pipe, std::string_view head);
 
   // mTLS listeners: the header that carries the verified client certificate's subject upstream.
   void set_client_cert_header(std::string header) { client_cert_header_ = std::move(header); }
@@ -61,6 +66,8 @@ class Session {
 
   // The coroutine that owns the session for its whole life.
   static boost::asio::awaitable<void> run_owned(std::unique_ptr<Session> self);
+  // The same for a stream session: its one exchange, then the stream is finished.
+  static boost::asio::awaitable<void> run_stream(std::unique_ptr<Session> self);
 
   // Called by the worker's ticker: enforces the current phase's deadline by cancelling I/O.
   void on_tick(upstream::Clock::time_point now);
@@ -71,7 +78,12 @@ class Session {
   void on_deadline_passed();
 
  private:
+  friend class H2Connection;
+  friend class StreamPipe;
   struct Exchange;
+  // The connection turned out to speak HTTP/2 (ALPN h2, or the h2c preface): serve it so.
+  boost::asio::awaitable<void> serve_h2();
+  bool secure() const { return tls_ != nullptr || secure_stream_; }
   // Returns true when the connection was parked (idle, to be resumed by a readiness callback).
   boost::asio::awaitable<bool> run();
   boost::asio::awaitable<bool> read_request_head(http::ParseError& perr, bool& parked);
@@ -120,7 +132,12 @@ class Session {
   bool timed_out() const { return has_expired_; }
 
   Worker& worker_;
-  boost::asio::ip::tcp::socket client_;
+  boost::asio::ip::tcp::socket client_;  // unopened for stream sessions
+  std::shared_ptr<StreamPipe> pipe_;     // stream sessions: the HTTP/2 stream in place of the socket
+  std::unique_ptr<H2Connection> h2_;     // while the connection speaks HTTP/2
+  bool h2c_ = false;                     // plain listener accepting the HTTP/2 preface
+  bool switch_h2_ = false;               // read_request_head found the preface
+  bool secure_stream_ = false;           // stream session of a TLS connection
   std::unique_ptr<tls::Stream> tls_;  // TLS listeners only
   std::string client_cert_header_;     // mTLS: header for the subject (empty: none)
   std::string client_subject_;         // mTLS: verified client certificate subject, after the handshake

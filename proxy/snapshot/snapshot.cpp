@@ -90,6 +90,7 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
   for (std::size_t i = 0; i < spec.listeners.size(); ++i) {
     const auto& l = spec.listeners[i];
     if (l.redirect_https_port) snap->redirect_https[l.name] = l.redirect_https_port;
+    snap->listener_specs[l.name] = &snap->spec.listeners[i];
     if (l.max_connections_per_ip) snap->connection_limits[l.name] = connection_limiter(l.name, l.max_connections_per_ip);
     if (!l.tls) continue;
     auto ctx = tls::ServerContext::build(*l.tls, i, tickets->for_listener(l.name), diagnostics);

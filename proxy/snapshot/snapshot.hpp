@@ -76,6 +76,7 @@ struct Snapshot {
   // reloads while the listener's limit stays the same (connections open across a reload stay counted).
   std::unordered_map<std::string, std::shared_ptr<core::ConnectionLimiter>> connection_limits;
   std::unordered_map<std::string, std::shared_ptr<const policy::Chain>> server_policies;  // server name -> chain
+  std::unordered_map<std::string, const config::ListenerSpec*> listener_specs;  // into spec.listeners
 
   const policy::Chain* policies_of(const std::string* server) const {
     if (!server) return nullptr;
@@ -86,6 +87,11 @@ struct Snapshot {
   const tls::ServerContext* tls_for(const std::string& listener) const {
     auto it = tls.find(listener);
     return it == tls.end() ? nullptr : it->second.get();
+  }
+
+  const config::ListenerSpec* listener(const std::string& name) const {
+    auto it = listener_specs.find(name);
+    return it == listener_specs.end() ? nullptr : it->second;
   }
 
   const route::Table* table_for(const std::string& listener) const {

@@ -41,11 +41,20 @@ TEST_CASE("tls: errors", "[config][tls][errors]") {
         std::vector<std::string>{"/etc/rampart/t.yaml:2:59: error: tls needs at least one certificate "
                                  "[listeners[0].tls.certificates]"});
   CHECK(errors_of_at("listeners:\n  - {name: s, address: \"127.0.0.1:0\", tls: {certificates: [{cert: a.pem}], "
-                  "min_version: \"1.1\", alpn: [h2]}}\n" + tail) ==
+                  "min_version: \"1.1\", alpn: [h3]}}\n" + tail) ==
         std::vector<std::string>{
             "/etc/rampart/t.yaml:2:60: error: missing required key 'key' [listeners[0].tls.certificates[0].key]",
             "/etc/rampart/t.yaml:2:89: error: expected one of 1.2, 1.3 (did you mean '1.2'?) [listeners[0].tls.min_version]",
-            "/etc/rampart/t.yaml:2:103: error: expected one of http/1.1 [listeners[0].tls.alpn[0]]"});
+            "/etc/rampart/t.yaml:2:103: error: expected one of h2, http/1.1 (did you mean 'h2'?) [listeners[0].tls.alpn[0]]"});
+  CHECK(errors_of_at("listeners:\n  - {name: s, address: \"127.0.0.1:0\", tls: {certificates: [{cert: a, key: b}], "
+                     "alpn: [h2, h2]}}\n" + tail) ==
+        std::vector<std::string>{"/etc/rampart/t.yaml:2:91: error: 'h2' is listed twice [listeners[0].tls.alpn[1]]"});
+  CHECK(errors_of_at("listeners:\n  - {name: s, address: \"127.0.0.1:0\", h2c: true, tls: {certificates: "
+                     "[{cert: a, key: b}]}}\n" + tail) ==
+        std::vector<std::string>{"/etc/rampart/t.yaml:2:44: error: h2c is for plain-HTTP listeners (on TLS listeners "
+                                 "offer h2 with tls.alpn) [listeners[0].h2c]"});
+  CHECK(errors_of_at("listeners:\n  - {name: s, address: \"127.0.0.1:0\", http2: {initial_window_size: 1k, "
+                     "max_concurrent_streams: 0, bogus: 1}}\n" + tail).size() == 3);  // all three at once
   CHECK(errors_of_at("listeners:\n  - {name: s, address: \"127.0.0.1:0\", redirect_https: 443, tls: {certificates: "
                   "[{cert: a, key: b}]}}\n" + tail) ==
         std::vector<std::string>{"/etc/rampart/t.yaml:2:55: error: redirect_https is for plain-HTTP listeners (this "

@@ -1,0 +1,400 @@
+// HTTP/2 downstream connections and the pipes that carry their streams through the HTTP/1.1
+// exchange code (see h2_connection.hpp).
+#include "server/h2_connection.hpp"
+
+#include "server/session.hpp"
+#include "server/worker.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstring>
+
+namespace rampart::server {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using Clock = upstream::Clock;
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+constexpr std::size_t kReadBuffer = 16 * 1024;
+constexpr std::size_t kWriteBatch = 64 * 1024;
+// The response head the pipe parses is the stream session's own output, already bounded by the
+// upstream head limits; these only guard the parser.
+const http::Limits kOwnHeadLimits{64 * 1024, 1024 * 1024, 10000};
+}  // namespace
+
+h2::Settings http2_settings(const config::Http2Spec& spec) {
+  h2::Settings s;
+  s.max_concurrent_streams = spec.max_concurrent_streams;
+  s.initial_window_size = spec.initial_window_size;
+  s.connection_window_size = spec.connection_window_size;
+  s.max_header_list_size = spec.max_header_list_size;
+  s.max_resets_per_window = spec.max_resets_per_second;
+  s.max_streams_per_window = spec.max_streams_per_second;
+  s.window = std::chrono::seconds(1);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// StreamPipe
+
+StreamPipe::StreamPipe(H2Connection& conn, std::uint32_t id, bool chunked, bool ended, bool head_request,
+                       const asio::any_io_executor& ex)
+    : conn_(&conn), id_(id), event_(ex), chunked_(chunked), ended_(ended), head_request_(head_request) {}
+
+void StreamPipe::notify() {
+  if (waiting_) event_.cancel();
+}
+
+awaitable<bool> StreamPipe::wait() {
+  waiting_ = true;
+  event_.expires_at(Clock::time_point::max());
+  co_await event_.async_wait(nothrow);
+  waiting_ = false;
+  if (interrupted_) {
+    interrupted_ = false;
+    co_return false;
+  }
+  co_return true;
+}
+
+void StreamPipe::interrupt() {
+  if (!waiting_) return;  // nothing to end: the session is waiting on something else
+  interrupted_ = true;
+  event_.cancel();
+}
+
+void StreamPipe::on_data(std::string_view data) {
+  if (data_off_ == data_.size()) {
+    data_.clear();
+    data_off_ = 0;
+  }
+  data_.append(data);
+  notify();
+}
+
+void StreamPipe::on_end_stream() {
+  ended_ = true;
+  notify();
+}
+
+void StreamPipe::on_close(std::uint32_t) {
+  closed_ = true;
+  notify();
+}
+
+void StreamPipe::detach() {
+  conn_ = nullptr;
+  closed_ = true;
+  notify();
+}
+
+awaitable<StreamPipe::Result> StreamPipe::read_some(asio::mutable_buffer b) {
+  char* dst = static_cast<char*>(b.data());
+  const std::size_t cap = b.size();
+  for (;;) {
+    if (cap == 0) co_return Result{boost::system::error_code{}, std::size_t{0}};
+    std::size_t n = 0;
+    if (frame_off_ < frame_.size()) {  // framing first
+      n = std::min(cap, frame_.size() - frame_off_);
+      std::memcpy(dst, frame_.data() + frame_off_, n);
+      frame_off_ += n;
+      co_return Result{boost::system::error_code{}, n};
+    }
+    const std::size_t avail = data_.size() - data_off_;
+    if (chunk_left_ > 0 && avail > 0) {
+      if (gone()) co_return Result{boost::system::error_code(asio::error::connection_reset), std::size_t{0}};
+      n = std::min({cap, chunk_left_, avail});
+      std::memcpy(dst, data_.data() + data_off_, n);
+      data_off_ += n;
+      chunk_left_ -= n;
+      if (chunk_left_ == 0 && chunked_) {
+        frame_.assign("\r\n");
+        frame_off_ = 0;
+      }
+      // The bytes left the pipe: the client may send that much more.
+      conn_->codec().consume(id_, n);
+      conn_->wake();
+      co_return Result{boost::system::error_code{}, n};
+    }
+    if (avail > 0) {  // a new chunk of what arrived
+      chunk_left_ = avail;
+      if (chunked_) {
+        std::array<char, 20> hex;
+        auto end = std::to_chars(hex.data(), hex.data() + hex.size(), avail, 16).ptr;
+        frame_.assign(hex.data(), end).append("\r\n");
+        frame_off_ = 0;
+      }
+      continue;
+    }
+    if (ended_) {
+      if (chunked_ && !last_chunk_sent_) {
+        last_chunk_sent_ = true;
+        frame_.assign("0\r\n\r\n");
+        frame_off_ = 0;
+        continue;
+      }
+      co_return Result{boost::system::error_code(asio::error::eof), std::size_t{0}};
+    }
+    if (gone()) co_return Result{boost::system::error_code(asio::error::connection_reset), std::size_t{0}};
+    if (!co_await wait()) co_return Result{boost::system::error_code(asio::error::operation_aborted), std::size_t{0}};
+  }
+}
+
+bool StreamPipe::on_head(std::string_view head) {
+  http::ParseError perr{0, ""};
+  resp_.clear();
+  const auto method = head_request_ ? http::Method::head : http::Method::get;
+  if (http::parse_response(head, kOwnHeadLimits, method, resp_, perr) != http::ParseResult::complete) return false;
+  auto& codec = conn_->codec();
+  if (resp_.status < 200) {  // interim (100 Continue, 103 Early Hints): 101 is never asked for
+    if (resp_.status == 101) return false;
+    return codec.submit_response(id_, resp_.status, resp_.headers, false);
+  }
+  const bool no_body = resp_.body == http::BodyKind::none ||
+                       (resp_.body == http::BodyKind::content_length && resp_.content_length == 0);
+  if (!codec.submit_response(id_, resp_.status, resp_.headers, no_body)) return false;
+  if (no_body) {
+    out_ = Out::done;
+  } else if (resp_.body == http::BodyKind::content_length) {
+    out_ = Out::length;
+    remaining_ = resp_.content_length;
+  } else if (resp_.body == http::BodyKind::chunked) {
+    out_ = Out::chunked;
+    chunks_.reset();
+  } else {
+    out_ = Out::until_close;
+  }
+  return true;
+}
+
+bool StreamPipe::body(std::string_view bytes) {
+  auto& codec = conn_->codec();
+  switch (out_) {
+    case Out::length: {
+      if (bytes.size() > remaining_) return false;
+      remaining_ -= bytes.size();
+      if (remaining_ == 0) out_ = Out::done;
+      return codec.submit_data(id_, bytes, remaining_ == 0);
+    }
+    case Out::chunked:
+      while (!bytes.empty()) {
+        std::size_t used = 0;
+        std::string_view piece;
+        const auto st = chunks_.decode(bytes, used, piece);
+        bytes.remove_prefix(used);
+        if (st == http::ChunkedDecoder::Status::error) return false;
+        if (st == http::ChunkedDecoder::Status::data) {
+          if (!codec.submit_data(id_, piece, false)) return false;
+          continue;
+        }
+        if (st == http::ChunkedDecoder::Status::done) {
+          out_ = Out::done;
+          return bytes.empty() && codec.submit_data(id_, {}, true);
+        }
+        // need_more: a partial size line stays in the decoder's view only if unconsumed.
+        if (!bytes.empty()) {
+          // The decoder keeps no bytes: hold the partial line until the next write.
+          head_.assign(bytes);
+          return true;
+        }
+      }
+      return true;
+    case Out::until_close:
+      return bytes.empty() || codec.submit_data(id_, bytes, false);
+    default:
+      return bytes.empty();
+  }
+}
+
+bool StreamPipe::feed(std::string_view bytes) {
+  if (gone() || out_ == Out::failed) return false;
+  while (!bytes.empty()) {
+    if (out_ == Out::head) {
+      const std::size_t before = head_.size();
+      head_.append(bytes);
+      const auto end = head_.find("\r\n\r\n", before >= 3 ? before - 3 : 0);
+      if (end == std::string::npos) {
+        if (head_.size() > kOwnHeadLimits.max_header_bytes) break;  // fails below
+        return true;
+      }
+      const std::size_t head_len = end + 4;
+      const std::size_t rest_from = head_len - before;  // bytes of this write after the head
+      if (!on_head(std::string_view(head_).substr(0, head_len))) break;
+      head_.clear();
+      bytes.remove_prefix(rest_from);
+      continue;
+    }
+    if (out_ == Out::chunked && !head_.empty()) {
+      // A chunk-size line split across writes: put it back in front of the new bytes.
+      std::string joined = std::move(head_);
+      head_.clear();
+      joined.append(bytes);
+      if (!body(joined)) break;
+      return true;
+    }
+    if (!body(bytes)) break;
+    return true;
+  }
+  if (bytes.empty() && out_ != Out::failed) return true;
+  out_ = Out::failed;
+  return false;
+}
+
+awaitable<boost::system::error_code> StreamPipe::drain() {
+  if (gone()) co_return out_ == Out::done ? boost::system::error_code{} : asio::error::connection_reset;
+  conn_->wake();
+  const std::size_t mark = h2::Settings{}.max_queued_per_stream;
+  while (!gone() && conn_->codec().queued(id_) >= mark)
+    if (!co_await wait()) co_return asio::error::operation_aborted;
+  if (gone() && out_ != Out::done) co_return asio::error::connection_reset;
+  co_return boost::system::error_code{};
+}
+
+void StreamPipe::finish() {
+  if (gone()) return;
+  auto& codec = conn_->codec();
+  if (out_ == Out::until_close) {
+    codec.submit_data(id_, {}, true);  // the body ended with the session (never for HTTP/1.1 framing)
+  } else if (out_ != Out::done) {
+    codec.reset(id_, h2::error::internal_error);  // the response is incomplete: the client must know
+  } else if (!ended_) {
+    codec.reset_after_response(id_);  // answered before the body ended: the client stops sending it
+  }
+  conn_->wake();
+}
+
+// ---------------------------------------------------------------------------------------------
+// H2Connection
+
+H2Connection::H2Connection(Session& owner, const h2::Settings& settings)
+    : owner_(owner), codec_(settings, *this), wake_(owner.worker_.context()) {}
+
+H2Connection::~H2Connection() {
+  for (auto& [id, pipe] : streams_) pipe->detach();
+}
+
+void H2Connection::stop() {
+  closing_ = true;
+  boost::system::error_code ec;
+  owner_.client_.cancel(ec);
+  wake();
+}
+
+void H2Connection::goaway_once() {
+  if (goaway_sent_) return;
+  goaway_sent_ = true;
+  codec_.goaway(true);
+  wake();
+}
+
+void H2Connection::on_tick(Clock::time_point now) {
+  const auto& defaults = owner_.worker_.generation()->snap->defaults;
+  if (owner_.worker_.draining()) goaway_once();
+  if (codec_.open_streams() == 0 && streams_.empty()) {
+    if (!idle_since_) idle_since_ = now;
+    if (now - *idle_since_ >= defaults.keepalive_timeout) goaway_once();
+    // A client that ignores our GOAWAY (or never sent its preface) is closed a moment later.
+    if (goaway_sent_ && now - *idle_since_ >= defaults.keepalive_timeout + std::chrono::seconds(1)) stop();
+  } else {
+    idle_since_.reset();
+  }
+  if (write_since_ && now - *write_since_ >= defaults.send_timeout) stop();  // the client stopped reading
+}
+
+void H2Connection::abort() {
+  codec_.goaway(false);
+  stop();
+}
+
+awaitable<void> H2Connection::run(std::string first) {
+  using namespace asio::experimental::awaitable_operators;
+  idle_since_ = Clock::now();
+  co_await (read_loop(std::move(first)) && write_loop());
+}
+
+awaitable<void> H2Connection::read_loop(std::string first) {
+  auto& worker = owner_.worker_;
+  bool ok = first.empty() || codec_.receive(first, Clock::now());
+  first.clear();
+  first.shrink_to_fit();
+  wake();
+  std::unique_ptr<char[]> buf;
+  if (ok) buf = std::make_unique<char[]>(kReadBuffer);
+  while (ok && !closing_) {
+    auto [ec, n] = co_await owner_.client_read_some(asio::buffer(buf.get(), kReadBuffer));
+    if (ec) break;
+    ok = codec_.receive(std::string_view(buf.get(), n), Clock::now());
+    wake();
+  }
+  if (!ok && codec_.abuse() != h2::Abuse::none)
+    worker.metrics().http2_abusive(owner_.listener_metrics_, static_cast<std::size_t>(codec_.abuse()) - 1);
+  closing_ = true;
+  wake();
+}
+
+awaitable<void> H2Connection::write_loop() {
+  for (;;) {
+    out_.clear();
+    while (out_.size() < kWriteBatch && codec_.produce(out_, kWriteBatch - out_.size()) > 0) {
+    }
+    if (!out_.empty()) {
+      write_since_ = Clock::now();
+      auto [ec, n] = co_await owner_.client_write(asio::const_buffer(out_.data(), out_.size()));
+      write_since_.reset();
+      if (ec) break;
+      continue;
+    }
+    if (closing_ || codec_.done()) break;
+    wake_.expires_at(Clock::time_point::max());
+    co_await wake_.async_wait(nothrow);
+  }
+  stop();  // the reader too
+}
+
+void H2Connection::on_request(h2::Request&& req) {
+  // The request in HTTP/1.1 framing for the stream session's parser (which checks it again).
+  std::string& h = head_;
+  h.clear();
+  h.append(req.method).append(" ").append(req.path).append(" HTTP/1.1\r\nhost: ").append(req.authority).append("\r\n");
+  for (const auto& f : req.headers) h.append(f.name).append(": ").append(f.value).append("\r\n");
+  const bool chunked = !req.end_stream && !req.content_length;
+  if (chunked) h.append("transfer-encoding: chunked\r\n");
+  h.append("\r\n");
+  auto pipe = std::make_shared<StreamPipe>(*this, req.stream, chunked, req.end_stream, req.method == "HEAD",
+                                           owner_.worker_.context().get_executor());
+  streams_[req.stream] = pipe;
+  idle_since_.reset();
+  std::unique_ptr<Session> s(new Session(owner_, std::move(pipe), h));
+  asio::co_spawn(owner_.worker_.context(), Session::run_stream(std::move(s)), asio::detached);
+}
+
+void H2Connection::on_data(std::uint32_t stream, std::string_view data) {
+  if (auto it = streams_.find(stream); it != streams_.end()) it->second->on_data(data);
+  else codec_.consume(stream, data.size());
+}
+
+void H2Connection::on_end_stream(std::uint32_t stream) {
+  if (auto it = streams_.find(stream); it != streams_.end()) it->second->on_end_stream();
+}
+
+void H2Connection::on_stream_close(std::uint32_t stream, std::uint32_t error_code) {
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) return;
+  it->second->on_close(error_code);
+  streams_.erase(it);
+}
+
+void H2Connection::on_writable(std::uint32_t stream) {
+  if (auto it = streams_.find(stream); it != streams_.end()) it->second->on_writable();
+}
+
+}  // namespace rampart::server
