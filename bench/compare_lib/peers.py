@@ -13,7 +13,6 @@ from .procs import Error, run_bounded
 
 EXTRA_PATH = ["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/local/bin"]
 
-RAMPART_NA = "not implemented yet (issue #6 HTTP/2)"
 NO_BROTLI = "no on-the-fly brotli in this build"
 
 
@@ -78,7 +77,7 @@ class Rampart(Peer):
     template = "rampart.yaml.template"
     config_name = "rampart.yaml"
     required = True
-    unsupported = {"h2": RAMPART_NA}
+    unsupported = {}
 
     @classmethod
     def locate(cls, build_dir):

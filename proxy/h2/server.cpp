@@ -615,8 +615,12 @@ void ServerConnection::build_nva(int status, std::span<const http::Header> heade
   for (const http::Header& h : headers) {
     if (dropped(headers, h, has_connection)) continue;
     const std::size_t off = nv_names_.size();
-    for (char c : h.name) nv_names_.push_back(lower(c));
+    nv_names_.resize(off + h.name.size());  // within the reserved capacity: no reallocation
+    char* dst = nv_names_.data() + off;
+    for (std::size_t i = 0; i < h.name.size(); ++i) dst[i] = lower(h.name[i]);
     nva_.push_back(make_nv(nv_names_.data() + off, h.name.size(), h.value.data(), h.value.size()));
+    // A value unique to each response would only churn the client's HPACK table (and ours).
+    if (h.name.size() == 12 && http::iequals(h.name, "x-request-id")) nva_.back().flags = NGHTTP2_NV_FLAG_NO_INDEX;
   }
 }
 

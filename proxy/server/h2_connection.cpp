@@ -48,7 +48,27 @@ h2::Settings http2_settings(const config::Http2Spec& spec) {
 
 StreamPipe::StreamPipe(H2Connection& conn, std::uint32_t id, bool chunked, bool ended, bool head_request,
                        const asio::any_io_executor& ex)
-    : conn_(&conn), id_(id), event_(ex), chunked_(chunked), ended_(ended), head_request_(head_request) {}
+    : conn_(&conn), id_(id), event_(ex), chunked_(chunked), ended_(ended), head_request_(head_request) {
+  head_.reserve(512);
+  resp_.headers.reserve(16);
+}
+
+void StreamPipe::reopen(std::uint32_t id, bool chunked, bool ended, bool head_request) {
+  id_ = id;
+  waiting_ = interrupted_ = closed_ = false;
+  chunked_ = chunked;
+  ended_ = ended;
+  last_chunk_sent_ = false;
+  data_.clear();
+  data_off_ = chunk_left_ = frame_off_ = 0;
+  frame_.clear();
+  head_request_ = head_request;
+  out_ = Out::head;
+  head_.clear();
+  remaining_ = 0;
+  chunks_.reset();
+  resp_.clear();
+}
 
 void StreamPipe::notify() {
   if (waiting_) event_.cancel();
@@ -154,6 +174,13 @@ bool StreamPipe::on_head(std::string_view head) {
   resp_.clear();
   const auto method = head_request_ ? http::Method::head : http::Method::get;
   if (http::parse_response(head, kOwnHeadLimits, method, resp_, perr) != http::ParseResult::complete) return false;
+  // The session's own framing fields mean nothing on HTTP/2 (it already dropped the upstream's
+  // hop-by-hop fields): leave them out here rather than have the codec look for them.
+  std::erase_if(resp_.headers, [](const http::Header& f) {
+    return (f.name.size() == 10 && http::iequals(f.name, "connection")) ||
+           (f.name.size() == 17 && http::iequals(f.name, "transfer-encoding")) ||
+           (f.name.size() == 10 && http::iequals(f.name, "keep-alive"));
+  });
   auto& codec = conn_->codec();
   if (resp_.status < 200) {  // interim (100 Continue, 103 Early Hints): 101 is never asked for
     if (resp_.status == 101) return false;
@@ -297,8 +324,10 @@ void H2Connection::goaway_once() {
 }
 
 void H2Connection::on_tick(Clock::time_point now) {
-  const auto& defaults = owner_.worker_.generation()->snap->defaults;
-  if (owner_.worker_.draining()) goaway_once();
+  const auto& snap = *owner_.worker_.generation()->snap;
+  const auto& defaults = snap.defaults;
+  // Draining, or a reload removed this connection's listener: no new streams, the open ones finish.
+  if (owner_.worker_.draining() || !snap.listener(owner_.listener_)) goaway_once();
   if (codec_.open_streams() == 0 && streams_.empty()) {
     if (!idle_since_) idle_since_ = now;
     if (now - *idle_since_ >= defaults.keepalive_timeout) goaway_once();
@@ -369,8 +398,16 @@ void H2Connection::on_request(h2::Request&& req) {
   const bool chunked = !req.end_stream && !req.content_length;
   if (chunked) h.append("transfer-encoding: chunked\r\n");
   h.append("\r\n");
-  auto pipe = std::make_shared<StreamPipe>(*this, req.stream, chunked, req.end_stream, req.method == "HEAD",
-                                           owner_.worker_.context().get_executor());
+  const bool head_request = req.method == "HEAD";
+  std::shared_ptr<StreamPipe> pipe;
+  if (!spare_pipes_.empty()) {
+    pipe = std::move(spare_pipes_.back());
+    spare_pipes_.pop_back();
+    pipe->reopen(req.stream, chunked, req.end_stream, head_request);
+  } else {
+    pipe = std::make_shared<StreamPipe>(*this, req.stream, chunked, req.end_stream, head_request,
+                                        owner_.worker_.context().get_executor());
+  }
   streams_[req.stream] = pipe;
   idle_since_.reset();
   std::unique_ptr<Session> s(new Session(owner_, std::move(pipe), h));
@@ -389,8 +426,11 @@ void H2Connection::on_end_stream(std::uint32_t stream) {
 void H2Connection::on_stream_close(std::uint32_t stream, std::uint32_t error_code) {
   auto it = streams_.find(stream);
   if (it == streams_.end()) return;
-  it->second->on_close(error_code);
+  std::shared_ptr<StreamPipe> pipe = std::move(it->second);
   streams_.erase(it);
+  pipe->on_close(error_code);
+  // Its session is gone too (the usual order): keep the pipe, buffers and all, for a new stream.
+  if (pipe.use_count() == 1 && spare_pipes_.size() < 16) spare_pipes_.push_back(std::move(pipe));
 }
 
 void H2Connection::on_writable(std::uint32_t stream) {

@@ -38,6 +38,7 @@
 #include <string_view>
 #include <tuple>
 #include <unordered_map>
+#include <vector>
 
 namespace rampart::server {
 
@@ -55,6 +56,8 @@ class StreamPipe {
   // request has no body at all; `head_request`: the response to a HEAD has no body.
   StreamPipe(H2Connection& conn, std::uint32_t id, bool chunked, bool ended, bool head_request,
              const boost::asio::any_io_executor& ex);
+  // Makes a finished pipe (no session holds it any more) serve a new stream, keeping its buffers.
+  void reopen(std::uint32_t id, bool chunked, bool ended, bool head_request);
 
   // ---- connection side (from codec callbacks)
   void on_data(std::string_view data);
@@ -144,6 +147,7 @@ class H2Connection final : public h2::ServerConnection::Handler {
   Session& owner_;
   h2::ServerConnection codec_;
   std::unordered_map<std::uint32_t, std::shared_ptr<StreamPipe>> streams_;
+  std::vector<std::shared_ptr<StreamPipe>> spare_pipes_;  // finished pipes kept for new streams
   boost::asio::steady_timer wake_;
   std::string out_;
   std::string head_;  // scratch for a request head
