@@ -111,25 +111,26 @@ bool parse_query(std::string_view query, response_plan& plan, std::string& extra
           return false;
         }
       }
-    } else if (key == "header") {
-      const std::size_t start = extra_headers.size();
-      url_decode_append(value, extra_headers);
+    } else if (key == "header" || key == "trailer") {
+      std::string& lines = key == "header" ? extra_headers : plan.trailers;  // same checks for both
+      const std::size_t start = lines.size();
+      url_decode_append(value, lines);
       // Drop CR/LF so a parameter can never start another header line or end the head.
       std::size_t w = start;
-      for (std::size_t r = start; r < extra_headers.size(); ++r)
-        if (extra_headers[r] != '\r' && extra_headers[r] != '\n') extra_headers[w++] = extra_headers[r];
-      extra_headers.resize(w);
-      const std::size_t colon = extra_headers.find(':', start);
+      for (std::size_t r = start; r < lines.size(); ++r)
+        if (lines[r] != '\r' && lines[r] != '\n') lines[w++] = lines[r];
+      lines.resize(w);
+      const std::size_t colon = lines.find(':', start);
       if (colon == std::string::npos || colon == start) {
-        extra_headers.resize(start);
-        error = "header parameter must be Name:Value";
+        lines.resize(start);
+        error = std::string(key) + " parameter must be Name:Value";
         return false;
       }
       // Normalise "Name:Value" / "Name: Value" to "Name: Value".
       std::size_t v = colon + 1;
-      while (v < extra_headers.size() && (extra_headers[v] == ' ' || extra_headers[v] == '\t')) ++v;
-      extra_headers.replace(colon + 1, v - colon - 1, " ");
-      extra_headers.append("\r\n");
+      while (v < lines.size() && (lines[v] == ' ' || lines[v] == '\t')) ++v;
+      lines.replace(colon + 1, v - colon - 1, " ");
+      lines.append("\r\n");
     }
   }
   return true;

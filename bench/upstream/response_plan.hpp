@@ -22,6 +22,7 @@ struct response_plan {
   bool drop = false;
   malformed_kind malformed = malformed_kind::none;
   std::string content_type;           // type=text/html: the Content-Type (URL-decoded); empty: the default
+  std::string trailers;               // trailer=Name:Value (repeatable, chunked bodies): "Name: Value\r\n" lines
 };
 
 // Largest size=N honoured (bodies are streamed from a static buffer, so this is only a sanity

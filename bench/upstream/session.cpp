@@ -217,7 +217,7 @@ asio::awaitable<bool> session::serve_request(std::size_t head_bytes) {
       if (!co_await flush()) co_return false;
       co_await wait_ms(plan.delay_body_ms);
     }
-    if (!co_await send_body(src, chunked, plan.chunk)) co_return false;
+    if (!co_await send_body(src, chunked, plan.chunk, plan.trailers)) co_return false;
   }
 
   if (!keep_alive) {
@@ -283,7 +283,7 @@ asio::awaitable<bool> session::send_range(const body_source& src, std::uint64_t 
 }
 
 asio::awaitable<bool> session::send_body(const body_source& src, bool chunked,
-                                         std::uint64_t chunk) {
+                                         std::uint64_t chunk, std::string_view trailers) {
   if (!chunked) co_return co_await send_range(src, 0, src.size);
   std::uint64_t offset = 0;
   while (offset < src.size) {
@@ -294,7 +294,7 @@ asio::awaitable<bool> session::send_body(const body_source& src, bool chunked,
     out_.append("\r\n");
     offset += n;
   }
-  out_.append("0\r\n\r\n");
+  out_.append("0\r\n").append(trailers).append("\r\n");
   co_return true;
 }
 

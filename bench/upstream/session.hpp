@@ -47,7 +47,7 @@ class session {
                                                 std::uint32_t& crc);
   // Writes `size` bytes of `src`, chunked in pieces of `chunk` bytes when `chunked`.
   boost::asio::awaitable<bool> send_body(const body_source& src, bool chunked,
-                                         std::uint64_t chunk);
+                                         std::uint64_t chunk, std::string_view trailers = {});
   boost::asio::awaitable<bool> send_range(const body_source& src, std::uint64_t offset,
                                           std::uint64_t len);
   // Raw byte echo after a 101 response, until the peer closes.

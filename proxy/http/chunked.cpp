@@ -16,6 +16,16 @@ using namespace detail;
 constexpr std::size_t k_max_size_line = 4096;   // chunk-size + extensions, without CRLF
 constexpr std::size_t k_max_trailer = 16384;    // all trailer lines including the final CRLF
 
+// Fields a trailer section must not carry (RFC 9110 6.5.1): framing, routing, connection.
+bool forbidden_in_trailer(std::string_view name) noexcept {
+  static constexpr std::string_view k[] = {"content-length", "transfer-encoding", "host", "connection", "keep-alive",
+                                           "te", "trailer", "upgrade", "proxy-connection", "content-encoding",
+                                           "content-type", "content-range", "authorization", "set-cookie"};
+  for (std::string_view f : k)
+    if (iequals(name, f)) return true;
+  return false;
+}
+
 // chunk-size [ chunk-ext ] over [p, e) (the line without its CRLF):
 //   chunk-size = 1*HEXDIG
 //   chunk-ext  = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
@@ -133,6 +143,8 @@ ChunkedDecoder::Status ChunkedDecoder::decode(std::string_view in, std::size_t& 
         trailer_bytes_ += static_cast<std::size_t>(q - p);
         if (trailer_bytes_ > k_max_trailer) return fail();
         p = q;
+        if (r != Line::end && trailers_ && !forbidden_in_trailer(name))
+          trailers_->append(name).append(": ").append(value).append("\r\n");
         if (r == Line::end) {
           state_ = State::done;
           return finish(Status::done);

@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace rampart::http {
@@ -64,6 +65,10 @@ class ChunkedDecoder {
 
   void reset() { *this = ChunkedDecoder{}; }
   std::uint64_t body_bytes() const { return total_; }
+  // Keep the trailer section: each valid trailer field is appended to `*out` as "name: value\r\n"
+  // (cleared by the caller), except fields a trailer must not carry (RFC 9110 6.5.1: framing,
+  // routing and connection fields), which are dropped. Without it, trailers are only validated.
+  void keep_trailers(std::string* out) { trailers_ = out; }
 
  private:
   enum class State : std::uint8_t { size_line, data, data_crlf, trailer, done, failed };
@@ -71,6 +76,7 @@ class ChunkedDecoder {
   std::uint64_t remaining_ = 0;
   std::uint64_t total_ = 0;
   std::size_t trailer_bytes_ = 0;
+  std::string* trailers_ = nullptr;
 };
 
 }  // namespace rampart::http

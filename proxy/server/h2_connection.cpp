@@ -26,9 +26,9 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 namespace {
 constexpr std::size_t kReadBuffer = 16 * 1024;
 constexpr std::size_t kWriteBatch = 64 * 1024;
-// The response head the pipe parses is the stream session's own output, already bounded by the
-// upstream head limits; these only guard the parser.
-const http::Limits kOwnHeadLimits{64 * 1024, 1024 * 1024, 10000};
+// The response head the pipe reads is the stream session's own output, already bounded by the
+// upstream head limits; this only guards the pipe.
+constexpr std::size_t kMaxOwnHead = 1024 * 1024;
 }  // namespace
 
 h2::Settings http2_settings(const config::Http2Spec& spec) {
@@ -67,6 +67,7 @@ void StreamPipe::reopen(std::uint32_t id, bool chunked, bool ended, bool head_re
   head_.clear();
   remaining_ = 0;
   chunks_.reset();
+  trailers_.clear();
   resp_.clear();
 }
 
@@ -169,18 +170,55 @@ awaitable<StreamPipe::Result> StreamPipe::read_some(asio::mutable_buffer b) {
   }
 }
 
-bool StreamPipe::on_head(std::string_view head) {
-  http::ParseError perr{0, ""};
+// Reads a response head the stream session wrote ("HTTP/1.1 NNN reason", fields, blank line).
+// It is our own serializer's output, built from heads the HTTP/1.1 parser already validated, so
+// this only splits it; anything not shaped like that output is refused. The framing fields
+// (content-length, transfer-encoding) set the body kind; connection, keep-alive and
+// transfer-encoding are left out: they mean nothing on HTTP/2.
+bool StreamPipe::read_own_head(std::string_view head) {
   resp_.clear();
-  const auto method = head_request_ ? http::Method::head : http::Method::get;
-  if (http::parse_response(head, kOwnHeadLimits, method, resp_, perr) != http::ParseResult::complete) return false;
-  // The session's own framing fields mean nothing on HTTP/2 (it already dropped the upstream's
-  // hop-by-hop fields): leave them out here rather than have the codec look for them.
-  std::erase_if(resp_.headers, [](const http::Header& f) {
-    return (f.name.size() == 10 && http::iequals(f.name, "connection")) ||
-           (f.name.size() == 17 && http::iequals(f.name, "transfer-encoding")) ||
-           (f.name.size() == 10 && http::iequals(f.name, "keep-alive"));
-  });
+  if (head.size() < 16 || !head.starts_with("HTTP/1.1 ") || !head.ends_with("\r\n\r\n")) return false;
+  int status = 0;
+  for (std::size_t i = 9; i < 12; ++i) {
+    if (head[i] < '0' || head[i] > '9') return false;
+    status = status * 10 + (head[i] - '0');
+  }
+  resp_.status = status;
+  std::size_t pos = head.find("\r\n", 12);
+  bool chunked = false, has_length = false;
+  while (pos + 2 < head.size() - 2) {
+    const std::size_t start = pos + 2;
+    const std::size_t end = head.find("\r\n", start);
+    const std::string_view line = head.substr(start, end - start);
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    const std::string_view name = line.substr(0, colon);
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    pos = end;
+    if (name.size() == 14 && http::iequals(name, "content-length")) {
+      std::uint64_t n = 0;
+      const auto r = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (r.ec != std::errc{} || r.ptr != value.data() + value.size()) return false;
+      resp_.content_length = n;
+      has_length = true;
+    } else if (name.size() == 17 && http::iequals(name, "transfer-encoding")) {
+      chunked = true;  // the session only ever writes "chunked"
+      continue;
+    } else if (name.size() == 10 && (http::iequals(name, "connection") || http::iequals(name, "keep-alive"))) {
+      continue;
+    }
+    resp_.headers.push_back({name, value});
+  }
+  if (head_request_ || status < 200 || status == 204 || status == 304) resp_.body = http::BodyKind::none;
+  else if (chunked) resp_.body = http::BodyKind::chunked;
+  else if (has_length) resp_.body = http::BodyKind::content_length;
+  else resp_.body = http::BodyKind::until_close;
+  return true;
+}
+
+bool StreamPipe::on_head(std::string_view head) {
+  if (!read_own_head(head)) return false;
   auto& codec = conn_->codec();
   if (resp_.status < 200) {  // interim (100 Continue, 103 Early Hints): 101 is never asked for
     if (resp_.status == 101) return false;
@@ -197,6 +235,8 @@ bool StreamPipe::on_head(std::string_view head) {
   } else if (resp_.body == http::BodyKind::chunked) {
     out_ = Out::chunked;
     chunks_.reset();
+    trailers_.clear();
+    chunks_.keep_trailers(&trailers_);
   } else {
     out_ = Out::until_close;
   }
@@ -225,7 +265,9 @@ bool StreamPipe::body(std::string_view bytes) {
         }
         if (st == http::ChunkedDecoder::Status::done) {
           out_ = Out::done;
-          return bytes.empty() && codec.submit_data(id_, {}, true);
+          if (!bytes.empty()) return false;
+          if (trailers_.empty()) return codec.submit_data(id_, {}, true);
+          return submit_trailers();
         }
         // need_more: a partial size line stays in the decoder's view only if unconsumed.
         if (!bytes.empty()) {
@@ -242,6 +284,25 @@ bool StreamPipe::body(std::string_view bytes) {
   }
 }
 
+// The trailer section the session relayed ("name: value\r\n" lines, already validated and
+// stripped of fields a trailer must not carry) ends the stream as an HTTP/2 trailer block.
+bool StreamPipe::submit_trailers() {
+  std::vector<http::Header>& fields = resp_.headers;  // the head was submitted: its storage is free
+  fields.clear();
+  std::string_view rest = trailers_;
+  while (!rest.empty()) {
+    const std::size_t eol = rest.find("\r\n");
+    const std::string_view line = rest.substr(0, eol);
+    rest.remove_prefix(eol == std::string_view::npos ? rest.size() : eol + 2);
+    const std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return false;
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+    fields.push_back({line.substr(0, colon), value});
+  }
+  return conn_->codec().submit_trailers(id_, fields);
+}
+
 bool StreamPipe::feed(std::string_view bytes) {
   if (gone() || out_ == Out::failed) return false;
   while (!bytes.empty()) {
@@ -250,7 +311,7 @@ bool StreamPipe::feed(std::string_view bytes) {
       head_.append(bytes);
       const auto end = head_.find("\r\n\r\n", before >= 3 ? before - 3 : 0);
       if (end == std::string::npos) {
-        if (head_.size() > kOwnHeadLimits.max_header_bytes) break;  // fails below
+        if (head_.size() > kMaxOwnHead) break;  // fails below
         return true;
       }
       const std::size_t head_len = end + 4;

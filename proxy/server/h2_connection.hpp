@@ -86,8 +86,10 @@ class StreamPipe {
   boost::asio::awaitable<bool> wait();  // false when interrupted
   void notify();
   bool gone() const { return conn_ == nullptr || closed_; }
-  bool on_head(std::string_view head);  // a complete response head
+  bool read_own_head(std::string_view head);  // into resp_
+  bool on_head(std::string_view head);        // a complete response head
   bool body(std::string_view bytes);
+  bool submit_trailers();  // trailers_ as the stream's trailer block
 
   H2Connection* conn_;
   std::uint32_t id_;
@@ -111,6 +113,7 @@ class StreamPipe {
   std::string head_;  // response head bytes until the blank line
   std::uint64_t remaining_ = 0;
   http::ChunkedDecoder chunks_;
+  std::string trailers_;  // trailer fields of a chunked response, "name: value\r\n" each
   http::ResponseHead resp_;
 };
 

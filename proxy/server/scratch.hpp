@@ -32,6 +32,7 @@ struct ExchangeScratch {
   std::string accept_encoding;  // the request's Accept-Encoding (kept only when the chain compresses)
   std::string etag;             // a weakened ETag of a compressed response
   std::string zout;             // compressed body bytes on their way to the client
+  std::string trailers;         // an upstream chunked body's trailer fields ("name: value\r\n"...)
 };
 
 // Compressors of one worker: a response body being compressed borrows one and gives it back when

@@ -1028,6 +1028,9 @@ awaitable<bool> Session::stream_response_body(Exchange& ex, upstream::Connection
   if (up.input.capacity() < kStreamBuffer) up.input.reserve(kStreamBuffer);
   if (resp.body == http::BodyKind::chunked) {
     http::ChunkedDecoder decoder;
+    // Trailer fields (gRPC's grpc-status, for one) go on to clients of chunked bodies.
+    sc_->trailers.clear();
+    if (chunk_to_client) decoder.keep_trailers(&sc_->trailers);
     // On the heap: a coroutine frame over ~1 KiB is never recycled by Asio, and chunked bodies are rare.
     auto framer = std::make_unique<ChunkFramer>();
     for (;;) {
@@ -1049,7 +1052,13 @@ awaitable<bool> Session::stream_response_body(Exchange& ex, upstream::Connection
           continue;
         }
         if (st == http::ChunkedDecoder::Status::done) {
-          if (chunk_to_client) framer->add_raw(kLastChunk);
+          if (chunk_to_client && sc_->trailers.empty()) {
+            framer->add_raw(kLastChunk);
+          } else if (chunk_to_client) {
+            framer->add_raw("0\r\n");
+            framer->add_raw(sc_->trailers);
+            framer->add_raw("\r\n");
+          }
           done = true;
         }
         break;

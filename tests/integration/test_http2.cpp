@@ -360,6 +360,39 @@ TEST_CASE("http2: h2c prior knowledge serves GET, a 1 MiB POST and HEAD, and the
   }
 }
 
+TEST_CASE("http2: trailers of a chunked upstream response reach HTTP/2 and HTTP/1.1 clients, framing fields dropped") {
+  H2Stack s;
+  INFO(s.proxy->process().output());
+  const std::string path =
+      "/?chunked=1&size=3000&chunk=1000&trailer=grpc-status:0&trailer=grpc-message:done&trailer=content-length:7";
+
+  h2::Client c = connect_h2(s.h2c());
+  const std::uint32_t id = c.request("GET", path);
+  REQUIRE(id != 0);
+  REQUIRE(c.wait_stream(id));
+  const h2::StreamResult& res = c.stream(id);
+  INFO(describe(res));
+  CHECK(res.status == 200);
+  CHECK(res.ended);
+  CHECK_FALSE(res.reset);
+  CHECK(res.body_bytes == 3000);
+  // The trailer block ends the stream: grpc-status and grpc-message, not content-length.
+  REQUIRE(res.trailers.size() == 2);
+  CHECK(res.trailers[0].name == "grpc-status");
+  CHECK(res.trailers[0].value == "0");
+  CHECK(res.trailers[1].name == "grpc-message");
+  CHECK(res.trailers[1].value == "done");
+
+  // HTTP/1.1: the last chunk carries them.
+  CurlResult r = curl({"--http1.1", "--raw", "-s", s.h2c_url(path)});
+  INFO("curl: " << r.exit_code << " " << r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.size() > 3000);
+  const auto last = r.out.rfind("\r\n0\r\n");
+  REQUIRE(last != std::string::npos);
+  CHECK(r.out.substr(last) == "\r\n0\r\ngrpc-status: 0\r\ngrpc-message: done\r\n\r\n");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 2. TLS with ALPN
 

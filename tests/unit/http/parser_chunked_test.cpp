@@ -230,3 +230,38 @@ TEST_CASE("chunked: decoder contract details", "[http][chunked]") {
     CHECK(d.decode("5\r\nhello", consumed, out) == Status::data);
   }
 }
+
+TEST_CASE("chunked: kept trailers are the valid fields a trailer may carry, in order", "[http][chunked]") {
+  const std::string body =
+      "3\r\nabc\r\n0\r\ngrpc-status: 0\r\nContent-Length: 5\r\ngrpc-message:  all good \r\nHost: x\r\nX-Sum: 9\r\n\r\n";
+  // Whole, and one byte at a time (lines re-presented with more bytes, as callers do).
+  for (bool bytewise : {false, true}) {
+    ChunkedDecoder d;
+    std::string trailers;
+    d.keep_trailers(&trailers);
+    std::string data;
+    std::size_t fed = 0, pending = 0;  // bytes given so far; bytes left unconsumed at the front
+    ChunkedDecoder::Status st = ChunkedDecoder::Status::need_more;
+    while (st != ChunkedDecoder::Status::done && st != ChunkedDecoder::Status::error) {
+      const std::size_t give = bytewise ? std::min<std::size_t>(fed + 1, body.size()) : body.size();
+      std::string_view in(body.data() + fed - pending, give - (fed - pending));
+      std::size_t consumed = 0;
+      std::string_view out;
+      st = d.decode(in, consumed, out);
+      if (st == ChunkedDecoder::Status::data) data.append(out);
+      pending = in.size() - consumed;
+      fed = give;
+      if (st == ChunkedDecoder::Status::need_more && fed == body.size() && pending == 0) break;
+    }
+    INFO("bytewise " << bytewise);
+    REQUIRE(st == ChunkedDecoder::Status::done);
+    CHECK(data == "abc");
+    CHECK(trailers == "grpc-status: 0\r\ngrpc-message: all good\r\nX-Sum: 9\r\n");
+  }
+  // Without keep_trailers they are validated and dropped; a bad one is still an error.
+  ChunkedDecoder d;
+  std::size_t consumed = 0;
+  std::string_view out;
+  const std::string bad = "0\r\nbad field: x\r\n\r\n";
+  CHECK(d.decode(bad, consumed, out) == ChunkedDecoder::Status::error);
+}
