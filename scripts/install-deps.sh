@@ -37,7 +37,7 @@ build_packages=(
 # Tests: the integration suite drives the real binaries with these tools; the bench/compare smoke
 # test (tests/bench/) runs Python 3 and nginx, pinned with taskset (util-linux).
 # nginx-light is only a transitional package depending on nginx in Debian 12, so ask for nginx.
-test_packages=(curl nghttp2-client openssl procps iproute2 wrk python3 nginx util-linux prometheus dnsmasq-base testssl.sh brotli)
+test_packages=(curl nghttp2-client openssl procps iproute2 wrk python3 python3-grpcio nginx util-linux prometheus dnsmasq-base testssl.sh brotli)
 # Benchmarks (bench/compare): the other peers we compare against.
 bench_packages=(nginx haproxy caddy h2o wrk util-linux)
 

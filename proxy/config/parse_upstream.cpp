@@ -287,7 +287,8 @@ std::optional<UpstreamTlsSpec> parse_upstream_tls(Reader& r, const Value& v) {
     if (auto items = read_string_or_list(r, *x)) {
       t.alpn.clear();
       for (const Value& item : *items)
-        if (auto s = read_choice(r, item, {"http/1.1"})) t.alpn.push_back(*s);
+        if (auto s = read_choice(r, item, {"h2", "http/1.1"})) t.alpn.push_back(*s);
+      t.alpn_written = std::pair{r.mark(x->mark), x->path};
     }
   }
   assign(m, "verify", t.verify, [&](const Value& x) { return read_bool(r, x); });
@@ -321,7 +322,7 @@ UpstreamSpec parse_upstream(Reader& r, const Value& v, Xref& x) {
   MapView m(r, v,
             {"name", "endpoints", "balance", "health_check", "outlier", "when_all_unhealthy", "circuit",
              "retry_budget", "discovery", "max_idle_per_endpoint", "idle_timeout", "max_requests_per_connection",
-             "max_connection_lifetime", "connect_timeout", "tls"});
+             "max_connection_lifetime", "connect_timeout", "tls", "protocol", "h2_max_streams"});
   if (!m.ok()) {
     x.upstream_names.push_back(Site{});
     return spec;
@@ -362,6 +363,22 @@ UpstreamSpec parse_upstream(Reader& r, const Value& v, Xref& x) {
   assign(m, "max_connection_lifetime", spec.max_connection_lifetime, duration);
   assign(m, "connect_timeout", spec.connect_timeout, duration);
   if (auto t = m.get("tls")) spec.tls = parse_upstream_tls(r, *t);
+  if (auto p = m.get("protocol")) {
+    if (auto s = read_choice(r, *p, {"http/1.1", "h2"})) spec.protocol = *s;
+  }
+  if (auto n = m.get("h2_max_streams")) {
+    if (auto v = read_uint(r, *n, 1, 10000)) spec.h2_max_streams = static_cast<std::uint32_t>(*v);
+  }
+  if (spec.tls) {
+    // The ALPN offer follows the protocol unless it was written out; then it must agree with it.
+    const std::string want = spec.protocol == "h2" ? "h2" : "http/1.1";
+    if (!spec.tls->alpn_written)
+      spec.tls->alpn = {want};
+    else if (spec.tls->alpn != std::vector<std::string>{want} && !(spec.tls->alpn.empty() && want == "http/1.1"))
+      r.error(spec.tls->alpn_written->first, spec.tls->alpn_written->second,
+              want == "h2" ? "tls.alpn must be [h2] for protocol h2"
+                           : "tls.alpn must be [http/1.1] or [] for protocol http/1.1 (h2 needs protocol: h2)");
+  }
   return spec;
 }
 

@@ -392,10 +392,12 @@ struct UpstreamTlsSpec {
   Mark ca_mark;
   std::optional<std::string> server_name;  // SNI and the name verified; unset = the endpoint's host (a DNS name),
                                            // or its IP address (verified against IP SANs, no SNI)
-  std::vector<std::string> alpn{"http/1.1"};  // offered; the upstream side speaks HTTP/1.1
+  std::vector<std::string> alpn{"http/1.1"};  // offered; "h2" (alone) for protocol: h2 pools
   bool verify = true;                      // false: any certificate is accepted (testing only)
   std::string min_version = "1.2";         // "1.2" or "1.3"
   std::optional<CertificateSpec> client_cert;  // mTLS to the upstream
+  // Where `alpn` was written (unset: it follows the pool's protocol).
+  std::optional<std::pair<Mark, std::string>> alpn_written;
   bool operator==(const UpstreamTlsSpec& o) const {
     return ca == o.ca && server_name == o.server_name && alpn == o.alpn && verify == o.verify &&
            min_version == o.min_version && client_cert == o.client_cert;
@@ -420,6 +422,12 @@ struct UpstreamSpec {
   std::optional<Duration> max_connection_lifetime;  // a pooled connection older than this is closed
   std::optional<Duration> connect_timeout;   // overrides defaults.connect_timeout
   std::optional<UpstreamTlsSpec> tls;        // unset = plain TCP
+  // "http/1.1" (keep-alive pool, a connection per request in flight) or "h2" (requests
+  // multiplexed as streams over few connections: gRPC backends; cleartext h2 with prior knowledge,
+  // or TLS with ALPN h2).
+  std::string protocol = "http/1.1";
+  std::uint32_t h2_max_streams = 100;  // streams one upstream HTTP/2 connection carries at once (the
+                                       // server's SETTINGS may lower it)
 };
 
 // Defaults follow ingress-nginx's where one exists.

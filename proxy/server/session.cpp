@@ -350,7 +350,7 @@ void Session::on_tick(Clock::time_point now) {
     expired_ = phase_;
     pipe_->interrupt();
     boost::system::error_code ec;
-    if (upstream_) upstream_->socket.cancel(ec);
+    if (upstream_) upstream_->cancel();
     return;
   }
   if (worker_.draining()) {
@@ -367,7 +367,7 @@ void Session::on_tick(Clock::time_point now) {
   expired_ = phase_;
   boost::system::error_code ec;
   client_.cancel(ec);
-  if (upstream_) upstream_->socket.cancel(ec);
+  if (upstream_) upstream_->cancel();
 }
 
 void Session::on_deadline_passed() {
@@ -840,6 +840,27 @@ awaitable<upstream::ConnectionPtr> Session::connect(Exchange& ex, const tcp::end
   conn->input.reserve(kInitialBuffer);
   conn->created = Clock::now();
   co_return conn;
+}
+
+// HTTP/2 pools: a connection just made becomes one of the worker's multiplexed connections to
+// the endpoint, and this exchange its first stream. Over TLS the upstream must have chosen h2 by
+// ALPN (otherwise it speaks HTTP/1.1 only: a connect failure, logged once).
+upstream::ConnectionPtr Session::adopt_h2(Exchange& ex, upstream::ConnectionPtr conn) {
+  const auto& g = *ex.group;
+  if (conn->tls) {
+    const unsigned char* proto = nullptr;
+    unsigned int len = 0;
+    SSL_get0_alpn_selected(conn->tls->native_handle(), &proto, &len);
+    if (!(len == 2 && proto[0] == 'h' && proto[1] == '2')) {
+      if (g.tls->first_failure("no h2 by ALPN"))
+        worker_.log().write(Level::warn, "upstream %s: endpoint %s did not choose h2 by ALPN (protocol: h2)",
+                            g.name.c_str(), ex.endpoint->label.c_str());
+      return nullptr;
+    }
+  }
+  const bool tls = conn->tls != nullptr;
+  return worker_.h2_pool().adopt(std::move(conn), ex.endpoint->key, tls, g.h2_max_streams, g.idle_timeout,
+                                 &worker_.blocks());
 }
 
 // The client side of a TLS pool's handshake on a connected socket, under the connect deadline
@@ -1615,12 +1636,26 @@ awaitable<bool> Session::proxy(Exchange& ex) {
       return std::max(core::Duration(1), std::min(d, left));
     };
 
-    // 2. A connection: the most recently used idle one, or a new one.
+    // 2. A connection: the most recently used idle one, or a new one. HTTP/2 pools: a stream on
+    // a connection with room, or a new connection.
     const std::string* key = pool.intern(ep.key);
-    up = fresh_connection ? nullptr : pool.take(ep.key, now);
-    while (up && group.max_connection_lifetime && now - up->created >= *group.max_connection_lifetime)
-      up = pool.take(ep.key, now);
-    if (up && !replayable && (!up->quiet() || is_stale(up->socket))) up.reset();
+    UpstreamH2Pool::Connecting connecting;
+    if (group.h2) {
+      auto& h2 = worker_.h2_pool();
+      up = fresh_connection ? nullptr : h2.open_stream(ep.key, &worker_.blocks());
+      // Another exchange is connecting to this endpoint: wait for its connection rather than
+      // open one more (the first requests of a burst would otherwise each connect).
+      while (!up && !fresh_connection && h2.join_connecting(ep.key)) {
+        co_await h2.wait_connecting(ep.key);
+        up = h2.open_stream(ep.key, &worker_.blocks());
+      }
+      if (!up) connecting = h2.begin_connecting(ep.key, group.h2_max_streams, Clock::now() + route.connect_timeout);
+    } else {
+      up = fresh_connection ? nullptr : pool.take(ep.key, now);
+      while (up && group.max_connection_lifetime && now - up->created >= *group.max_connection_lifetime)
+        up = pool.take(ep.key, now);
+      if (up && !replayable && (!up->quiet() || is_stale(up->socket))) up.reset();
+    }
     if (up) metrics.upstream_reuse(group.metrics_id);
     TryFailure failure = TryFailure::none;
     int connect_status = 502;
@@ -1642,7 +1677,9 @@ awaitable<bool> Session::proxy(Exchange& ex) {
       if (!up) {
         up = co_await connect(ex, ep.resolved, key, connect_status, bounded(route.connect_timeout));
         if (up) up->counted = std::move(slot);
-        else failure = TryFailure::connect;
+        if (up && group.h2) up = adopt_h2(ex, std::move(up));
+        if (!up) failure = TryFailure::connect;
+        connecting.end();  // the waiters look again: a connection with room, or none (they connect)
       }
     }
 
@@ -1869,7 +1906,7 @@ awaitable<bool> Session::proxy(Exchange& ex) {
     co_return false;
   }
 
-  if (sc_->resp.keep_alive && sc_->resp.body != http::BodyKind::until_close && up->input.empty()) {
+  if (!up->stream && sc_->resp.keep_alive && sc_->resp.body != http::BodyKind::until_close && up->input.empty()) {
     const auto& g = group;
     pool.give_back(std::move(up),
                    {g.max_idle_per_endpoint, g.idle_timeout, g.max_requests_per_connection, g.max_connection_lifetime},

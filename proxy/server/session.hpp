@@ -96,6 +96,7 @@ class Session {
   boost::asio::awaitable<upstream::ConnectionPtr> connect(Exchange& ex, const boost::asio::ip::tcp::endpoint& to,
                                                           const std::string* key, int& failure_status,
                                                           core::Duration timeout);
+  upstream::ConnectionPtr adopt_h2(Exchange& ex, upstream::ConnectionPtr conn);
   // TLS pools: the client handshake on `conn` just connected (inside connect's deadline).
   boost::asio::awaitable<boost::system::error_code> handshake_upstream(Exchange& ex, upstream::Connection& conn,
                                                                        const std::string* key);

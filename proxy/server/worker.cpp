@@ -235,8 +235,12 @@ asio::awaitable<void> Worker::ticker() {
       for (Session* s : std::vector<Session*>(sessions_.begin(), sessions_.end())) s->on_tick(now);
     }
     pool_.expire(now);
+    h2_pool_.expire(now, draining_);
     report_idle_connections();
-    if (draining_ && sessions_.empty()) co_return;
+    if (draining_ && sessions_.empty()) {
+      h2_pool_.clear();  // their reads would keep the worker's context running
+      co_return;
+    }
   }
 }
 

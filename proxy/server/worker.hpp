@@ -2,6 +2,7 @@
 // upstream connection pool, and the sessions it accepted. Nothing here is shared with other
 // workers except the immutable snapshot; the control thread talks to a worker only by posting.
 #pragma once
+#include "server/h2_upstream.hpp"
 #include "server/generation.hpp"
 #include "server/log.hpp"
 #include "server/scratch.hpp"
@@ -52,6 +53,7 @@ class Worker {
   http::WholeGzip& whole_gzip() { return whole_gzip_; }
   GenerationRef generation() const { return gen_; }
   upstream::Pool& pool() { return pool_; }
+  UpstreamH2Pool& h2_pool() { return h2_pool_; }
   bool draining() const { return draining_; }
   // 32 lower-case hex digits (128 random bits) into `out`.
   void new_request_id(std::string& out);
@@ -104,6 +106,7 @@ class Worker {
   // Only this worker's thread does I/O on its sockets, so the reactor needs no per-socket locks;
   // the scheduler keeps its lock because the control thread posts to it.
   boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  UpstreamH2Pool h2_pool_{ioc_};  // after ioc_: its connections close while the context lives
   std::thread thread_;
   GenerationRef gen_;
   upstream::Pool pool_;

@@ -118,6 +118,8 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
     g.idle_timeout = us.idle_timeout;
     g.max_requests_per_connection = us.max_requests_per_connection;
     g.max_connection_lifetime = us.max_connection_lifetime;
+    g.h2 = us.protocol == "h2";
+    g.h2_max_streams = us.h2_max_streams;
     if (metrics) g.metrics_id = metrics->upstream_id(us.name);
     if (us.tls) {
       g.tls = tls::ClientContext::build(*us.tls, u, diagnostics);
@@ -133,6 +135,7 @@ std::shared_ptr<const Snapshot> build(const config::ConfigSpec& spec, std::uint6
       ep.label = named ? es.address.str() + "@" + ip.to_string() : es.address.str();
       ep.key = us.name + "|" + ep.label;
       if (g.tls) ep.key += "|" + g.tls->key_suffix();
+      if (g.h2) ep.key += "|h2";
       if (metrics) ep.metrics_id = metrics->endpoint_id(us.name, ep.label);
       ep.state = states->endpoint(ep.key, initial);
       g.endpoints.push_back(std::move(ep));

@@ -54,6 +54,8 @@ struct UpstreamGroup {
   std::optional<core::Duration> max_connection_lifetime;
   std::uint32_t metrics_id = 0;
   std::shared_ptr<const tls::ClientContext> tls;  // TLS pools only: connections and health checks use it
+  bool h2 = false;                    // protocol h2: requests multiplexed over the worker's HTTP/2 connections
+  std::uint32_t h2_max_streams = 100;
 };
 
 // Addresses of a DNS name as discovery last saw them (empty: none known). Used by build() for

@@ -16,7 +16,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <array>
 #include <atomic>
+#include <span>
 #include <chrono>
 #include <optional>
 #include <utility>
@@ -55,6 +57,19 @@ class CountedSlot {
   std::atomic<std::int64_t>* counter_ = nullptr;
 };
 
+// A request/response exchange that is not a byte stream of its own: one stream of a multiplexed
+// HTTP/2 upstream connection (server/h2_upstream.hpp). It speaks HTTP/1.1 framing to the exchange
+// code, so a Connection backed by it is used like any other. Worker thread only.
+class StreamTransport {
+ public:
+  using Result = std::tuple<boost::system::error_code, std::size_t>;
+  virtual ~StreamTransport() = default;
+  virtual boost::asio::awaitable<Result> read_some(boost::asio::mutable_buffer b) = 0;
+  virtual boost::asio::awaitable<Result> write(std::span<const boost::asio::const_buffer> buffers) = 0;
+  // A deadline passed: the read or write in progress ends with operation_aborted.
+  virtual void cancel() = 0;
+};
+
 // One upstream connection (TCP, or TLS over TCP) and its input buffer (response heads are parsed
 // in place). Owned by one worker; used by one exchange at a time.
 //
@@ -75,22 +90,47 @@ struct Connection {
   Clock::time_point idle_since{};   // when it was last returned to the pool
   const std::string* key = nullptr; // pool key (points into the Pool's map; stable)
   bool reused = false;              // taken from the idle list (may be stale)
+  // HTTP/2 pools: the stream this exchange runs on (the socket is then unused: the multiplexed
+  // connection owns its own). Never pooled here; the stream ends with the exchange.
+  std::unique_ptr<StreamTransport> stream;
 
   using Result = std::tuple<boost::system::error_code, std::size_t>;
   // Some bytes (at least one) into `b`, or an error (eof when the upstream closed).
   boost::asio::awaitable<Result> read_some(boost::asio::mutable_buffer b) {
+    if (stream) co_return co_await stream->read_some(b);
     if (tls) co_return co_await tls->read_some(b);
     co_return co_await socket.async_read_some(b, boost::asio::as_tuple(boost::asio::use_awaitable));
   }
   // All of `buffers` (a ConstBufferSequence), or an error.
   template <class ConstBuffers>
   boost::asio::awaitable<Result> write(const ConstBuffers& buffers) {
+    if (stream) {
+      std::array<boost::asio::const_buffer, 8> small;
+      std::vector<boost::asio::const_buffer> large;
+      std::size_t n = 0;
+      for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
+        if (n < small.size()) small[n] = boost::asio::const_buffer(*it);
+        else {
+          if (large.empty()) large.assign(small.begin(), small.end());
+          large.push_back(boost::asio::const_buffer(*it));
+        }
+        ++n;
+      }
+      co_return co_await stream->write(large.empty() ? std::span<const boost::asio::const_buffer>(small.data(), n)
+                                                     : std::span<const boost::asio::const_buffer>(large));
+    }
     if (tls) co_return co_await tls->write(buffers);
     co_return co_await boost::asio::async_write(socket, buffers, boost::asio::as_tuple(boost::asio::use_awaitable));
   }
   // Nothing buffered above the socket (TLS: no ciphertext or plaintext held): the connection's
   // next bytes are still in the socket, so a peek there tells whether it is stale.
   bool quiet() const { return !tls || tls->idle(); }
+  // A deadline passed: ends the I/O in progress.
+  void cancel() {
+    boost::system::error_code ec;
+    socket.cancel(ec);
+    if (stream) stream->cancel();
+  }
 };
 using ConnectionPtr = std::unique_ptr<Connection>;
 

@@ -67,6 +67,15 @@ TEST_CASE("upstream tls settings: paths resolve against the config file, names a
   CHECK_FALSE(short_version.upstreams[0].tls->verify);
   CHECK(short_version.upstreams[0].tls->alpn.empty());
 
+  // protocol: h2 offers h2 by ALPN unless told otherwise; HTTP/1.1 pools offer http/1.1.
+  const ConfigSpec h2 = must_load(head + "  - {name: u, protocol: h2, h2_max_streams: 30, endpoints: [\"127.0.0.1:1\"], tls: {}}\n");
+  CHECK(h2.upstreams[0].protocol == "h2");
+  CHECK(h2.upstreams[0].h2_max_streams == 30);
+  CHECK(h2.upstreams[0].tls->alpn == std::vector<std::string>{"h2"});
+  const ConfigSpec h1 = must_load(head + "  - {name: u, endpoints: [\"127.0.0.1:1\"], tls: {}}\n");
+  CHECK(h1.upstreams[0].protocol == "http/1.1");
+  CHECK(h1.upstreams[0].tls->alpn == std::vector<std::string>{"http/1.1"});
+
   const ConfigSpec ip_name = must_load(head + "  - {name: u, endpoints: [\"127.0.0.1:1\"], tls: {server_name: 10.1.2.3}}\n");
   CHECK(ip_name.upstreams[0].tls->server_name == "10.1.2.3");
 }
@@ -80,7 +89,13 @@ TEST_CASE("upstream tls errors name the place and the key", "[config][upstream][
   CHECK(any_contains(errors, "upstreams[0].tls.min_version"));
 
   errors = errors_of(head + "  - {name: u, endpoints: [\"127.0.0.1:1\"], tls: {alpn: [h2]}}\n");
-  CHECK(any_contains(errors, "expected one of http/1.1"));
+  CHECK(any_contains(errors, "tls.alpn must be [http/1.1] or [] for protocol http/1.1 (h2 needs protocol: h2)"));
+  CHECK(any_contains(errors, "upstreams[0].tls.alpn"));
+  errors = errors_of(head + "  - {name: u, protocol: h2, endpoints: [\"127.0.0.1:1\"], tls: {alpn: [http/1.1]}}\n");
+  CHECK(any_contains(errors, "tls.alpn must be [h2] for protocol h2"));
+  errors = errors_of(head + "  - {name: u, protocol: h3, h2_max_streams: 0, endpoints: [\"127.0.0.1:1\"]}\n");
+  CHECK(any_contains(errors, "expected one of http/1.1, h2"));
+  CHECK(any_contains(errors, "upstreams[0].h2_max_streams"));
 
   errors = errors_of(head + "  - {name: u, endpoints: [\"127.0.0.1:1\"], tls: {server_name: \"bad name\"}}\n");
   CHECK(any_contains(errors, "expected a DNS name or an IP address"));
