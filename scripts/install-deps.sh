@@ -32,7 +32,7 @@ build_packages=(
   g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libnghttp2-dev libbrotli-dev zlib1g-dev libdeflate-dev
-  libyaml-cpp-dev catch2 prometheus-cpp-dev libc-ares-dev
+  libyaml-cpp-dev catch2 prometheus-cpp-dev libc-ares-dev libgoogle-perftools-dev
 )
 # Tests: the integration suite drives the real binaries with these tools; the bench/compare smoke
 # test (tests/bench/) runs Python 3 and nginx, pinned with taskset (util-linux).
