@@ -828,6 +828,36 @@ TEST_CASE("http2: SIGTERM sends GOAWAY(NO_ERROR) at once, the stream in flight c
 // ---------------------------------------------------------------------------------------------
 // 9. Flow control bounds memory
 
+TEST_CASE("http2: a reload that removes the listener sends GOAWAY, the stream in flight completes") {
+  H2Stack s;
+  Proxy& p = *s.proxy;
+  INFO(p.process().output());
+  h2::Client busy = connect_h2(s.h2c());
+  const std::uint32_t slow = busy.request("GET", "/echo?delay=1000");
+  REQUIRE(slow != 0);
+  sleep_for(200ms);
+
+  // The same config without the h2c listener (its routes' server stays on no listener at all).
+  std::string yaml = s.yaml;
+  const std::string line = "  - {name: h2c, address: \"127.0.0.1:0\", h2c: true}\n";
+  const auto at = yaml.find(line);
+  REQUIRE(at != std::string::npos);
+  yaml.replace(at, line.size(), "  - {name: other, address: \"127.0.0.1:0\"}\n");
+  const ReloadResult rr = p.reload(yaml);
+  INFO(rr.diagnostics);
+  REQUIRE(rr.ok);
+
+  REQUIRE(busy.wait_goaway(3s));
+  CHECK(busy.goaway()->error_code == h2::err::no_error);
+  CHECK(busy.goaway()->last_stream >= slow);
+  REQUIRE(busy.wait_stream(slow, 5s));
+  const h2::StreamResult& r = busy.stream(slow);
+  INFO(describe(r));
+  CHECK(r.status == 200);
+  CHECK(r.ended);
+  CHECK(busy.wait_closed(3s));
+}
+
 TEST_CASE("http2: a client that never opens its stream window holds the proxy's memory bounded") {
   H2Stack s(one_worker());
   Proxy& p = *s.proxy;
