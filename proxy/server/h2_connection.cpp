@@ -94,8 +94,13 @@ void StreamPipe::interrupt() {
 }
 
 void StreamPipe::on_data(std::string_view data) {
+  // What the session already read goes (at once when it is all of it, otherwise once it is the
+  // larger part): the buffer stays near the stream window however long the body.
   if (data_off_ == data_.size()) {
     data_.clear();
+    data_off_ = 0;
+  } else if (data_off_ >= 16 * 1024 && data_off_ * 2 >= data_.size()) {
+    data_.erase(0, data_off_);
     data_off_ = 0;
   }
   data_.append(data);

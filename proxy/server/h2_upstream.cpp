@@ -51,9 +51,9 @@ bool UpstreamH2Stream::gone() const { return closed_ || !conn_ || conn_->closed(
 
 UpstreamH2Stream::~UpstreamH2Stream() {
   if (!conn_) return;
-  if (id_ == 0) {
+  if (reserved_) {
     conn_->unreserve();  // handed out, never submitted
-  } else if (!conn_->closed()) {
+  } else if (id_ != 0 && !conn_->closed()) {
     // The exchange is over. A stream still open (the session gave up: client gone, deadline,
     // bad framing) is reset so the upstream stops; the connection forgets it either way.
     if (!closed_) conn_->codec().reset(id_, h2::error::cancel);
@@ -214,6 +214,7 @@ bool UpstreamH2Stream::submit_head(std::string_view head) {
   if (http::parse_request(head, kOwnHeadLimits, req_, perr) != http::ParseResult::complete || req_.upgrade)
     return false;  // an upgrade (WebSocket) has no HTTP/2 form here
   const bool end = req_.body == http::BodyKind::none;
+  reserved_ = false;  // submit() takes the reservation over, whatever it returns
   const auto id = conn_->submit(this, req_, end);
   if (!id) return false;
   id_ = *id;

@@ -65,6 +65,7 @@ class UpstreamH2Stream final : public upstream::StreamTransport {
   // Kept alive by its streams (the pool drops a closed connection; a stream may outlive that).
   std::shared_ptr<UpstreamH2Connection> conn_;
   std::uint32_t id_ = 0;  // 0 until the head was submitted
+  bool reserved_ = true;  // holds one of the connection's reserved streams (until submit)
   boost::asio::steady_timer event_;
   bool waiting_ = false, cancelled_ = false;
   bool closed_ = false;
