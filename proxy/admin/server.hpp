@@ -41,6 +41,7 @@ namespace rampart::admin {
 struct Handlers {
   std::function<std::string()> metrics;      // admin thread; must be thread-safe
   std::function<bool()> ready;
+  // The effective config as YAML, served as is: the handler does the redaction.
   std::function<std::string()> config_yaml;
   std::function<std::string()> upstreams_json;
   // Runs a reload and waits for it; returns true on success; `message` says what happened

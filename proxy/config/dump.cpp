@@ -4,6 +4,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
+
 namespace rampart::config {
 namespace {
 
@@ -324,6 +327,10 @@ void emit_upstream(YAML::Emitter& out, const UpstreamSpec& u) {
   if (u.max_connection_lifetime)
     out << YAML::Key << "max_connection_lifetime" << YAML::Value << format_duration(*u.max_connection_lifetime);
   if (u.connect_timeout) out << YAML::Key << "connect_timeout" << YAML::Value << format_duration(*u.connect_timeout);
+  if (u.protocol == "h2") {
+    out << YAML::Key << "protocol" << YAML::Value << u.protocol;
+    out << YAML::Key << "h2_max_streams" << YAML::Value << u.h2_max_streams;
+  }
   if (u.tls) {
     const UpstreamTlsSpec& t = *u.tls;
     out << YAML::Key << "tls" << YAML::Value << YAML::BeginMap;
@@ -396,7 +403,7 @@ std::string dump(const ConfigSpec& spec) {
 
   out << YAML::Key << "listeners" << YAML::Value << YAML::BeginSeq;
   for (const ListenerSpec& l : spec.listeners) {
-    if (!l.tls && !l.redirect_https_port && !l.max_connections_per_ip) {
+    if (!l.tls && !l.redirect_https_port && !l.max_connections_per_ip && !l.h2c && l.http2 == Http2Spec{}) {
       out << YAML::Flow << YAML::BeginMap << YAML::Key << "name" << YAML::Value << l.name << YAML::Key << "address"
           << YAML::Value << l.address.str() << YAML::EndMap;
       continue;
@@ -406,6 +413,19 @@ std::string dump(const ConfigSpec& spec) {
     if (l.redirect_https_port) out << YAML::Key << "redirect_https" << YAML::Value << l.redirect_https_port;
     if (l.max_connections_per_ip)
       out << YAML::Key << "max_connections_per_ip" << YAML::Value << l.max_connections_per_ip;
+    if (l.h2c) out << YAML::Key << "h2c" << YAML::Value << true;
+    if (l.h2c || !(l.http2 == Http2Spec{}) ||
+        (l.tls && std::find(l.tls->alpn.begin(), l.tls->alpn.end(), "h2") != l.tls->alpn.end())) {
+      const Http2Spec& h = l.http2;
+      out << YAML::Key << "http2" << YAML::Value << YAML::Flow << YAML::BeginMap;
+      out << YAML::Key << "max_concurrent_streams" << YAML::Value << h.max_concurrent_streams;
+      out << YAML::Key << "initial_window_size" << YAML::Value << h.initial_window_size;
+      out << YAML::Key << "connection_window_size" << YAML::Value << h.connection_window_size;
+      out << YAML::Key << "max_header_list_size" << YAML::Value << h.max_header_list_size;
+      out << YAML::Key << "max_resets_per_second" << YAML::Value << h.max_resets_per_second;
+      out << YAML::Key << "max_streams_per_second" << YAML::Value << h.max_streams_per_second;
+      out << YAML::EndMap;
+    }
     if (l.tls) {
       const TlsSpec& t = *l.tls;
       out << YAML::Key << "tls" << YAML::Value << YAML::BeginMap;
@@ -469,6 +489,62 @@ std::string dump(const ConfigSpec& spec) {
   }
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace rampart::config
+
+// ---- Redaction (GET /config) -------------------------------------------------------------------
+
+namespace rampart::config {
+namespace {
+
+constexpr const char* kRedacted = "<redacted>";
+
+void redact_header_ops(HeaderOps& ops) {
+  for (auto* list : {&ops.set, &ops.add})
+    for (auto& [name, value] : *list)
+      if (is_sensitive_header(name)) value = kRedacted;
+}
+
+// Replaces every secret of `spec` (see DumpMode::redacted) in place.
+void redact(ConfigSpec& spec) {
+  for (ListenerSpec& l : spec.listeners) {
+    if (!l.tls) continue;
+    for (CertificateSpec& c : l.tls->certificates) c.key = kRedacted;
+    if (l.tls->ticket_key_file) l.tls->ticket_key_file = kRedacted;
+  }
+  for (ServerSpec& s : spec.servers) {
+    for (RouteSpec& r : s.routes) {
+      redact_header_ops(r.request_headers);
+      redact_header_ops(r.response_headers);
+      for (HeaderMatchSpec& h : r.headers)
+        if ((h.kind == HeaderMatchSpec::Kind::exact || h.kind == HeaderMatchSpec::Kind::regex) &&
+            is_sensitive_header(h.name))
+          h.value = kRedacted;
+    }
+  }
+  for (UpstreamSpec& u : spec.upstreams)
+    if (u.tls && u.tls->client_cert) u.tls->client_cert->key = kRedacted;
+}
+
+}  // namespace
+
+bool is_sensitive_header(std::string_view name) {
+  std::string n(name);
+  for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* exact : {"authorization", "proxy-authorization", "cookie", "set-cookie"})
+    if (n == exact) return true;
+  for (const char* part : {"token", "secret", "password", "passwd", "api-key", "apikey", "api_key", "session",
+                           "credential"})
+    if (n.find(part) != std::string::npos) return true;
+  return false;
+}
+
+std::string dump(const ConfigSpec& spec, DumpMode mode) {
+  if (mode == DumpMode::full) return dump(spec);
+  ConfigSpec copy = spec;
+  redact(copy);
+  return dump(copy);
 }
 
 }  // namespace rampart::config

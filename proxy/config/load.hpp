@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rampart::config {
@@ -22,5 +23,25 @@ std::optional<ConfigSpec> load_string(const std::string& text, const std::string
 // The effective merged config as YAML (what `rampart dump` prints): includes resolved, defaults
 // filled in, every key explicit. Re-loading the output yields an equal spec.
 std::string dump(const ConfigSpec& spec);
+
+// What a dump may show.
+enum class DumpMode {
+  full,      // everything, as `rampart dump` prints it for the operator at the console
+  redacted,  // for GET /config on the admin listener: every secret is replaced by "<redacted>"
+};
+
+// dump(spec) with `mode` applied. Redacted are: the private-key paths (listener certificates'
+// `key`, `session_tickets.key_file`, upstream `tls.client_cert.key`) and the values of header
+// operations (route `request_headers` / `response_headers` set and add) and header matches
+// (route `headers[].value` / `regex`) whose name is_sensitive_header(). Certificate, CA and OCSP
+// paths, header names and everything else stay. The redacted text is still valid YAML in the
+// same shape, but it is for reading: loading it back would name files called "<redacted>".
+// Thread: any; `spec` is only read (redaction works on a copy).
+std::string dump(const ConfigSpec& spec, DumpMode mode);
+
+// True when a header's value is a credential: authorization, proxy-authorization, cookie,
+// set-cookie, and every name containing token, secret, password, passwd, api-key, apikey,
+// api_key, session or credential. Case-insensitive.
+bool is_sensitive_header(std::string_view name);
 
 }  // namespace rampart::config

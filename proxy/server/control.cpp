@@ -230,8 +230,14 @@ bool Control::start_admin(const config::ConfigSpec& spec, std::string& error) {
   h.metrics = [this] { return metrics_->render(); };
   h.ready = [this] { return ready_.load() && !draining_.load(); };
   h.config_yaml = [this] {
-    std::lock_guard lock(current_mu_);
-    return config::dump(current_->spec);
+    std::shared_ptr<const snapshot::Snapshot> snap;
+    {
+      std::lock_guard lock(current_mu_);
+      snap = current_;
+    }
+    // The admin port has no authentication: private-key paths and credential header values
+    // never leave the process (`rampart dump` at the console shows them).
+    return config::dump(snap->spec, config::DumpMode::redacted);
   };
   h.upstreams_json = [this] { return upstreams_json(); };
   h.reload = [this](std::string& message) {

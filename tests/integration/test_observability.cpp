@@ -531,3 +531,231 @@ TEST_CASE("access log: sample 0 logs nothing") {
 }
 
 }  // namespace it
+
+// ---------------------------------------------------------------------------------------------
+// 6. GET /config redacts secrets; `rampart dump` does not
+
+namespace it {
+namespace {
+
+// A self-signed P-256 certificate for `name`: DIR/STEM.pem and DIR/STEM.key.
+void make_cert(const std::string& dir, const std::string& stem, const std::string& name) {
+  run_tool("/usr/bin/openssl", {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                "-days", "2", "-subj", "/CN=" + name, "-addext", "subjectAltName=DNS:" + name,
+                                "-keyout", dir + "/" + stem + ".key", "-out", dir + "/" + stem + ".pem"});
+  REQUIRE(std::ifstream(dir + "/" + stem + ".key").good());
+}
+
+}  // namespace
+
+TEST_CASE("admin: GET /config redacts key paths and credential header values, rampart dump shows them") {
+  TempDir certs;
+  make_cert(certs.path(), "site", "site.test");
+  const std::string key_path = certs.path() + "/site.key";
+  const std::string cert_path = certs.path() + "/site.pem";
+  const std::string token = "Bearer tok-4f1c9e2a7b";
+  Upstream web("web");
+  Proxy p("version: 1\nworkers: 1\nwatch: false\nadmin: {address: \"127.0.0.1:0\"}\n"
+          "listeners:\n"
+          "  - {name: http, address: \"127.0.0.1:0\"}\n"
+          "  - name: https\n    address: \"127.0.0.1:0\"\n    tls:\n"
+          "      certificates: [{cert: \"" + cert_path + "\", key: \"" + key_path + "\"}]\n"
+          "servers:\n  - name: s\n    hosts: [\"*\"]\n    routes:\n"
+          "      - {name: api, path: /, upstream: web, request_headers: {set: {authorization: \"" + token +
+          "\", x-route: api}}}\n"
+          "upstreams:\n  - {name: web, endpoints: [\"" + web.address() + "\"]}\n");
+  INFO(p.process().output());
+
+  // The token is really in use: the upstream receives it.
+  Echo e = require_echo(get(p.port(), "/echo"));
+  CHECK(e.headers.find("authorization") != e.headers.end());
+  CHECK(e.headers.find("authorization")->second == token);
+
+  Response r = admin_get(p, "/config");
+  INFO(r.raw_head << r.body);
+  REQUIRE_RESPONSE(r);
+  REQUIRE(r.status == 200);
+  CHECK(r.body.find("<redacted>") != std::string::npos);
+  CHECK(r.body.find(key_path) == std::string::npos);
+  CHECK(r.body.find("site.key") == std::string::npos);
+  CHECK(r.body.find("tok-4f1c9e2a7b") == std::string::npos);
+  // What is not a secret is still shown.
+  CHECK(r.body.find(cert_path) != std::string::npos);
+  CHECK(r.body.find("authorization") != std::string::npos);
+  CHECK(r.body.find("x-route: api") != std::string::npos);
+  CHECK(r.body.find(web.address()) != std::string::npos);
+
+  // The operator's console keeps the whole config.
+  const std::string full = run_tool(rampart_bin(), {"dump", "-c", p.config_path()});
+  INFO("rampart dump:\n" << full);
+  CHECK(full.find(key_path) != std::string::npos);
+  CHECK(full.find(token) != std::string::npos);
+  CHECK(full.find("<redacted>") == std::string::npos);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Rampart's own log on stderr: JSON or text, filtered by level
+
+namespace {
+
+// Polls GET /readyz on the admin port until it answers 200 (nothing is printed at level warn).
+void wait_ready(std::uint16_t admin_port, Process& p) {
+  auto deadline = Clock::now() + 10s;
+  for (;;) {
+    Response r = fetch(admin_port, request("GET", "/readyz", "", "", "127.0.0.1"), 1s);
+    if (r.ok && r.status == 200) return;
+    INFO(p.output());
+    REQUIRE(p.running());
+    REQUIRE(Clock::now() < deadline);
+    sleep_for(50ms);
+  }
+}
+
+std::vector<std::string> stderr_lines(const Process& p) {
+  auto lines = rampart::observe::test::split_lines(p.raw_stderr());
+  REQUIRE(lines.has_value());  // every line complete
+  return *lines;
+}
+
+}  // namespace
+
+TEST_CASE("own log: format json at level warn prints only warn and error lines, each a JSON object") {
+  TempDir dir;
+  const std::uint16_t port = closed_port();
+  const std::uint16_t admin = closed_port();
+  const std::uint16_t dead = closed_port();
+  auto config = [&](int workers, const std::string& extra) {
+    return "version: 1\nworkers: " + std::to_string(workers) +
+           "\nwatch: false\nlog: {format: json, level: warn}\n"
+           "admin: {address: \"127.0.0.1:" + std::to_string(admin) + "\"}\n"
+           "listeners: [{name: http, address: \"127.0.0.1:" + std::to_string(port) + "\"}]\n"
+           "servers:\n  - name: s\n    hosts: [\"*\"]\n    routes:\n"
+           "      - {name: ping, path: /ping, respond: {status: 200, body: \"pong\\n\"}}\n"
+           "      - {name: dead, path: /, upstream: dead, retry: false}\n"
+           "upstreams:\n  - {name: dead, endpoints: [\"127.0.0.1:" + std::to_string(dead) +
+           "\"], outlier: {consecutive_failures: 2}}\n" + extra;
+  };
+  const std::string path = dir.write("rampart.yaml", config(1, ""));
+  Process p(rampart_bin(), {"-c", path});
+  wait_ready(admin, p);
+  INFO(p.output());
+  REQUIRE(get(port, "/ping").body == "pong\n");
+
+  // warn from a worker: the dead endpoint is ejected after two connect failures.
+  for (int i = 0; i < 2; ++i) CHECK(get(port, "/x").status >= 502);
+  p.wait_for_line(std::regex(R"re("level":"warn".*endpoint 127\.0\.0\.1:\d+ ejected)re"), 5s);
+
+  // warn from the control thread: a reload that changes `workers` (its "reload ok" is info).
+  dir.write("rampart.yaml", config(2, ""));
+  p.signal(SIGHUP);
+  p.wait_for_line(std::regex(R"re("level":"warn".*'workers' changes take effect on restart)re"), 5s);
+
+  // error: a reload with an unknown key, its diagnostic (quotes included) as the msg.
+  dir.write("rampart.yaml", config(2, "bogus_key: 1\n"));
+  p.signal(SIGHUP);
+  p.wait_for_line(std::regex(R"re("level":"error","msg":"reload failed)re"), 5s);
+  p.wait_for_line(std::regex(R"re("level":"error","msg":".*rampart\.yaml:\d+:\d+: error: unknown key 'bogus_key')re"), 5s);
+  // The failed reload left the running config in place.
+  CHECK(fetch(admin, request("GET", "/readyz", "", "", "127.0.0.1")).status == 200);
+  CHECK(get(port, "/ping").body == "pong\n");
+
+  p.signal(SIGTERM);
+  CHECK(p.wait_exit(10s) == 0);
+
+  static const std::regex ts(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$)");
+  const std::vector<std::string> lines = stderr_lines(p);
+  std::map<std::string, int> levels;
+  for (const std::string& line : lines) {
+    INFO("line: " << line);
+    auto j = parse_json(line);
+    REQUIRE(j.has_value());
+    REQUIRE(j->kind == Json::Kind::object);
+    CHECK(j->keys() == std::vector<std::string>{"ts", "level", "msg"});
+    CHECK(std::regex_match(field(*j, "ts"), ts));
+    const std::string level = field(*j, "level");
+    ++levels[level];
+    CHECK((level == "warn" || level == "error"));
+    const std::string msg = field(*j, "msg");
+    CHECK(!msg.empty());
+    // The info events of this run never show.
+    for (const char* info : {"listening", "admin listening", "ready", "reload ok", "shutting down", "draining", "stopped"})
+      CHECK(msg.rfind(info, 0) != 0);
+  }
+  CHECK(levels["warn"] >= 2);
+  CHECK(levels["error"] >= 2);
+  CHECK(p.raw_stdout().empty());
+}
+
+TEST_CASE("own log: format text at level info shows the listening and ready lines and warnings") {
+  Stack s;
+  Proxy& p = *s.proxy;
+  INFO(p.process().output());
+  REQUIRE(p.reload(s.config({{"WORKERS", "1"}})).ok);
+
+  const std::vector<std::string> lines = stderr_lines(p.process());
+  const std::string listening = "rampart: listening name=http address=127.0.0.1:" + std::to_string(s.port());
+  bool saw_listening = false, saw_ready = false, saw_warn = false, saw_reload = false;
+  for (const std::string& line : lines) {
+    INFO("line: " << line);
+    CHECK(line.rfind("rampart: ", 0) == 0);  // one shape for every text line
+    saw_listening = saw_listening || line == listening;
+    saw_ready = saw_ready || line == "rampart: ready workers=2 generation=1";
+    saw_warn = saw_warn || line == "rampart: reload: 'workers' changes take effect on restart";
+    saw_reload = saw_reload || line == "rampart: reload ok generation=2";
+  }
+  CHECK(saw_listening);
+  CHECK(saw_ready);
+  CHECK(saw_warn);
+  CHECK(saw_reload);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Access-log sampling per route
+
+TEST_CASE("access log: a route's sample 0.5 logs about half its requests, sample 0 none, others all") {
+  Stack s({{"TOP", "access_log: {path: access.log}\n"},
+           {"EXTRA_ROUTES",
+            "      - {name: half, path: /half, match: exact, access_log: {sample: 0.5}, respond: {status: 200, body: \"h\\n\"}}\n"
+            "      - {name: never, path: /never, match: exact, access_log: {sample: 0}, respond: {status: 200, body: \"n\\n\"}}\n"}});
+  Proxy& p = *s.proxy;
+  INFO(p.process().output());
+  const std::string log = p.dir() + "/access.log";
+
+  // One keep-alive connection per batch: 400 to /half, 100 to /never, 20 to /ping.
+  auto send = [&](const std::string& target, int n) {
+    Conn c(s.port());
+    REQUIRE(c.ok());
+    for (int i = 0; i < n; ++i) {
+      REQUIRE(c.send(request("GET", target)));
+      Response r = c.read_response();
+      REQUIRE_RESPONSE(r);
+      REQUIRE(r.status == 200);
+    }
+  };
+  send("/half", 400);
+  send("/never", 100);
+  send("/ping", 20);
+
+  // Every request is counted, sampled or not.
+  scrape_until(p, [&](const std::vector<Sample>& m) {
+    return metric(m, "rampart_requests_total", {{"route", "half"}}) >= 400 &&
+           metric(m, "rampart_requests_total", {{"route", "never"}}) >= 100 &&
+           metric(m, "rampart_requests_total", {{"route", "ping"}}) >= 20;
+  });
+  wait_lines(log, 140);
+  sleep_for(500ms);  // the writer thread's last lines (50 ms tick)
+  const std::string text = read_file(log);
+  std::vector<Json> lines = parse_log(text);
+  std::map<std::string, int> by_route;
+  for (const Json& j : lines) ++by_route[field(j, "route")];
+  INFO("lines per route: half " << by_route["half"] << ", never " << by_route["never"] << ", ping "
+                                << by_route["ping"]);
+  // Binomial(400, 0.5): mean 200, standard deviation 10; 120..280 is eight deviations wide.
+  CHECK(by_route["half"] >= 120);
+  CHECK(by_route["half"] <= 280);
+  CHECK(by_route["never"] == 0);
+  CHECK(by_route["ping"] == 20);  // the server-wide log is on at sample 1
+  CHECK(lines.size() == static_cast<std::size_t>(by_route["half"] + by_route["ping"]));
+}
+
+}  // namespace it
