@@ -87,8 +87,7 @@ struct AccessLogShard::Ring {
 
 bool AccessLogShard::log(const AccessRecord& r, const FieldSet& fields) {
   Ring& g = *ring_;
-  format_line(r, fields, g.scratch);
-  const std::size_t n = g.scratch.size();
+  const std::size_t n = format_into(r, fields, g.scratch);
   const std::uint64_t head = g.head.load(std::memory_order_relaxed);
   const std::uint64_t used = head - g.tail.load(std::memory_order_acquire);
   bool ok = n <= g.capacity - used;

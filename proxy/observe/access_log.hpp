@@ -32,6 +32,10 @@ std::string_view field_name(Field f);
 struct FieldSet {
   std::vector<Field> order;  // fields to write, in order
   bool query = false;        // append "?query" to path
+  // Built by from(): each field's key as written, with what comes before it ("{\"ts\":",
+  // ",\"status\":"), and the bytes of a line that do not depend on the record.
+  std::vector<std::string> keys;
+  std::size_t fixed_bound = 0;
   static FieldSet from(const config::AccessLogSpec& spec);  // spec already validated
 };
 
@@ -102,6 +106,9 @@ class AccessLog {
 // with the selected fields in order, followed by '\n'. Any thread; allocates only when `out` must
 // grow. AccessLogShard::log uses it; exposed for tests and for anyone who needs the same line.
 void format_line(const AccessRecord& r, const FieldSet& fields, std::string& out);
+// The same line written at the start of `buf`, which only ever grows (no fill, no shrink between
+// lines); returns its length.
+std::size_t format_into(const AccessRecord& r, const FieldSet& fields, std::string& buf);
 
 // JSON string escaping (RFC 8259): quote, backslash and control characters escaped (\n, \t, ...
 // or \u00XX); valid UTF-8 sequences copied; every byte that is not part of a valid UTF-8

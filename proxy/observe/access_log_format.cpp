@@ -5,6 +5,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 namespace rampart::observe {
@@ -54,10 +55,36 @@ std::size_t utf8_sequence(std::string_view in, std::size_t i) {
   return 0;
 }
 
+// True when all eight bytes at `p` are printable ASCII other than '"' and '\\' (SWAR: a byte
+// is flagged when it is below 0x20, has its top bit set, or equals either character).
+bool plain8(const char* p) {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  constexpr std::uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+  const auto zero_byte = [&](std::uint64_t v) { return (v - ones) & ~v & high; };
+  const std::uint64_t below_space = (w - ones * 0x20) & ~w & high;  // bytes < 0x20 (top bit clear)
+  const std::uint64_t special = zero_byte(w ^ (ones * '"')) | zero_byte(w ^ (ones * '\\'));
+  return ((w & high) | below_space | special) == 0;
+}
+
+char* escape_slow(std::string_view in, std::size_t i, char* p);
+
 // The line is written through a raw pointer into a buffer sized for the worst case first (every
 // string byte escaped as \u00XX): one bound computation and no capacity check per character.
 char* escape_to(std::string_view in, char* p) {
+  // Most values need no escaping at all: find the first byte that does, copy up to it at once.
   std::size_t i = 0;
+  while (i + 8 <= in.size() && plain8(in.data() + i)) i += 8;
+  while (i < in.size() && kPlain[static_cast<unsigned char>(in[i])]) ++i;
+  if (i == in.size()) {
+    std::memcpy(p, in.data(), in.size());
+    return p + in.size();
+  }
+  return escape_slow(in, i, p);
+}
+
+// From `i`, the first byte that may need escaping (the bytes before it are plain).
+char* escape_slow(std::string_view in, std::size_t i, char* p) {
   std::size_t run = 0;  // start of the pending run of bytes copied verbatim
   const auto flush = [&] {
     if (i > run) {
@@ -66,7 +93,9 @@ char* escape_to(std::string_view in, char* p) {
     }
   };
   while (i < in.size()) {
-    // Fast path: a run of printable ASCII other than '"' and '\\' is copied as it is.
+    // Fast path: a run of printable ASCII other than '"' and '\\' is copied as it is, eight
+    // bytes at a time while they all are (most fields are all plain), then byte by byte.
+    while (i + 8 <= in.size() && plain8(in.data() + i)) i += 8;
     while (i < in.size() && kPlain[static_cast<unsigned char>(in[i])]) ++i;
     if (i == in.size()) break;
     const auto c = static_cast<unsigned char>(in[i]);
@@ -121,7 +150,7 @@ char* put_int(Int v, char* p) {
 // Seconds with microsecond precision ("0.001234"); negative or non-finite values read as 0.
 char* put_seconds(double v, char* p) {
   if (!std::isfinite(v) || v < 0 || v > 1e12) v = 0;
-  const auto us = static_cast<std::uint64_t>(std::llround(v * 1e6));
+  const auto us = static_cast<std::uint64_t>(v * 1e6 + 0.5);  // v >= 0: rounds half up, as llround
   p = std::to_chars(p, p + 24, us / 1000000).ptr;
   *p++ = '.';
   auto frac = static_cast<unsigned>(us % 1000000);
@@ -140,9 +169,13 @@ void put_digits(unsigned v, int width, char* dst) {
 }
 
 // "2026-11-28T08:40:01.123Z" (UTC, milliseconds; years outside 0..9999 clamp to that range).
+// Lines of one millisecond share the text: the last one is kept per thread.
 char* put_ts(std::chrono::system_clock::time_point tp, char* p) {
   using namespace std::chrono;
   const auto ms = floor<milliseconds>(tp);
+  thread_local milliseconds::rep cached_ms = -1;
+  thread_local char cached[26];
+  if (ms.time_since_epoch().count() == cached_ms) return put(std::string_view(cached, 26), p);
   const auto day = floor<days>(ms);
   const year_month_day ymd{day};
   const hh_mm_ss<milliseconds> hms{ms - day};
@@ -157,29 +190,9 @@ char* put_ts(std::chrono::system_clock::time_point tp, char* p) {
   put_digits(static_cast<unsigned>(hms.seconds().count()), 2, buf + 18);
   put_digits(static_cast<unsigned>(hms.subseconds().count()), 3, buf + 21);
   buf[25] = '"';
+  std::memcpy(cached, buf, 26);
+  cached_ms = ms.time_since_epoch().count();
   return put(std::string_view(buf, 26), p);
-}
-
-// Upper bound of a field's value in bytes.
-std::size_t value_bound(Field f, const AccessRecord& r) {
-  const auto str = [](std::string_view s) { return 6 * s.size() + 2; };
-  switch (f) {
-    case Field::request_id: return str(r.request_id);
-    case Field::client_ip: return str(r.client_ip);
-    case Field::method: return str(r.method);
-    case Field::scheme: return str(r.scheme);
-    case Field::host: return str(r.host);
-    case Field::path: return str(r.path) + 6 * r.query.size() + 1;
-    case Field::protocol: return str(r.protocol);
-    case Field::route: return str(r.route);
-    case Field::upstream: return str(r.upstream);
-    case Field::upstream_addr: return str(r.upstream_addr);
-    case Field::flags: return str(r.flags);
-    case Field::tls_version: return str(r.tls_version) + 4;
-    case Field::user_agent: return str(r.user_agent);
-    case Field::referer: return str(r.referer);
-    default: return 32;  // numbers, null, the timestamp
-  }
 }
 
 char* put_field(Field f, const AccessRecord& r, bool query, char* p) {
@@ -239,11 +252,18 @@ FieldSet FieldSet::from(const config::AccessLogSpec& spec) {
   if (spec.fields.empty()) {
     set.order.reserve(kFieldCount);
     for (std::size_t i = 0; i < kFieldCount; ++i) set.order.push_back(static_cast<Field>(i));
-    return set;
+  } else {
+    set.order.reserve(spec.fields.size());
+    for (const auto& name : spec.fields) {
+      if (auto f = field_from_name(name)) set.order.push_back(*f);  // validated upstream; skip unknown
+    }
   }
-  set.order.reserve(spec.fields.size());
-  for (const auto& name : spec.fields) {
-    if (auto f = field_from_name(name)) set.order.push_back(*f);  // validated upstream; skip unknown
+  set.fixed_bound = 3;  // "{" (when no field), "}\n"
+  for (std::size_t i = 0; i < set.order.size(); ++i) {
+    std::string key(i == 0 ? "{\"" : ",\"");
+    key.append(field_name(set.order[i])).append("\":");
+    set.fixed_bound += key.size() + 34;  // a number, null or the timestamp; the quotes and '?' of strings
+    set.keys.push_back(std::move(key));
   }
   return set;
 }
@@ -255,25 +275,38 @@ void json_escape(std::string_view in, std::string& out) {
   out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
-void format_line(const AccessRecord& r, const FieldSet& fields, std::string& out) {
-  std::size_t bound = 3;  // "{", "}\n"
-  for (const Field f : fields.order) bound += field_name(f).size() + 4 + value_bound(f, r);
-  out.resize(bound);  // keeps its capacity between lines: no allocation in the steady state
-  char* p = out.data();
-  *p++ = '{';
-  bool first = true;
-  for (const Field f : fields.order) {
-    if (!first) *p++ = ',';
-    first = false;
-    *p++ = '"';
-    p = put(field_name(f), p);
-    *p++ = '"';
-    *p++ = ':';
+std::size_t format_into(const AccessRecord& r, const FieldSet& fields, std::string& buf) {
+  // Every string escaped at worst as \u00XX (6 bytes a byte), whichever fields are chosen.
+  const std::size_t strings = r.request_id.size() + r.client_ip.size() + r.method.size() + r.scheme.size() +
+                              r.host.size() + r.path.size() + r.query.size() + r.protocol.size() +
+                              r.route.size() + r.upstream.size() + r.upstream_addr.size() + r.flags.size() +
+                              r.tls_version.size() + r.user_agent.size() + r.referer.size();
+  const std::size_t bound = fields.fixed_bound + 6 * strings;
+  if (buf.size() < bound) buf.resize(bound);  // grows only: no fill between lines
+  char* const start = buf.data();
+  char* p = start;
+  const bool keyed = fields.keys.size() == fields.order.size();
+  for (std::size_t i = 0; i < fields.order.size(); ++i) {
+    const Field f = fields.order[i];
+    if (keyed) {
+      p = put(fields.keys[i], p);
+    } else {
+      *p++ = i == 0 ? '{' : ',';
+      *p++ = '"';
+      p = put(field_name(f), p);
+      *p++ = '"';
+      *p++ = ':';
+    }
     p = put_field(f, r, fields.query, p);
   }
+  if (fields.order.empty()) *p++ = '{';
   *p++ = '}';
   *p++ = '\n';
-  out.resize(static_cast<std::size_t>(p - out.data()));
+  return static_cast<std::size_t>(p - start);
+}
+
+void format_line(const AccessRecord& r, const FieldSet& fields, std::string& out) {
+  out.resize(format_into(r, fields, out));
 }
 
 }  // namespace rampart::observe

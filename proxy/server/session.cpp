@@ -557,17 +557,25 @@ awaitable<bool> Session::read_request_head(http::ParseError& perr, bool& parked)
 // ---------------------------------------------------------------------------------------------
 // Observability: what an exchange leaves behind in metrics and the access log.
 void Session::keep_for_log(Exchange& ex) {
-  auto header = [&](std::string_view name) {
-    for (const auto& h : sc_->req.headers)
-      if (http::iequals(h.name, name)) return h.value;
-    return std::string_view{};
-  };
+  // One pass for both fields (the first of each, as received); names compared only at their length.
+  std::string_view user_agent, referer;
+  bool ua = false, ref = false;
+  for (const auto& h : sc_->req.headers) {
+    if (!ua && h.name.size() == 10 && http::iequals(h.name, "user-agent")) {
+      user_agent = h.value;
+      ua = true;
+    } else if (!ref && h.name.size() == 7 && http::iequals(h.name, "referer")) {
+      referer = h.value;
+      ref = true;
+    }
+    if (ua && ref) break;
+  }
   sc_->log_method.assign(sc_->req.method_text);
   sc_->log_host.assign(sc_->req.host);
   sc_->log_path.assign(sc_->req.path);
   sc_->log_query.assign(sc_->req.query);
-  sc_->log_user_agent.assign(header("user-agent"));
-  sc_->log_referer.assign(header("referer"));
+  sc_->log_user_agent.assign(user_agent);
+  sc_->log_referer.assign(referer);
 }
 
 void Session::finish(Exchange& ex, bool parsed) {
