@@ -48,14 +48,15 @@ h2::Settings http2_settings(const config::Http2Spec& spec) {
 
 StreamPipe::StreamPipe(H2Connection& conn, std::uint32_t id, bool chunked, bool ended, bool head_request,
                        const asio::any_io_executor& ex)
-    : conn_(&conn), id_(id), event_(ex), chunked_(chunked), ended_(ended), head_request_(head_request) {
+    : conn_(&conn), id_(id), wake_(ex), chunked_(chunked), ended_(ended), head_request_(head_request) {
   head_.reserve(512);
   resp_.headers.reserve(16);
 }
 
 void StreamPipe::reopen(std::uint32_t id, bool chunked, bool ended, bool head_request) {
   id_ = id;
-  waiting_ = interrupted_ = closed_ = false;
+  wake_.reset();
+  closed_ = false;
   chunked_ = chunked;
   ended_ = ended;
   last_chunk_sent_ = false;
@@ -71,27 +72,7 @@ void StreamPipe::reopen(std::uint32_t id, bool chunked, bool ended, bool head_re
   resp_.clear();
 }
 
-void StreamPipe::notify() {
-  if (waiting_) event_.cancel();
-}
-
-awaitable<bool> StreamPipe::wait() {
-  waiting_ = true;
-  event_.expires_at(Clock::time_point::max());
-  co_await event_.async_wait(nothrow);
-  waiting_ = false;
-  if (interrupted_) {
-    interrupted_ = false;
-    co_return false;
-  }
-  co_return true;
-}
-
-void StreamPipe::interrupt() {
-  if (!waiting_) return;  // nothing to end: the session is waiting on something else
-  interrupted_ = true;
-  event_.cancel();
-}
+void StreamPipe::interrupt() { wake_.interrupt(); }  // a wait on something else is not ended
 
 void StreamPipe::on_data(std::string_view data) {
   // What the session already read goes (at once when it is all of it, otherwise once it is the

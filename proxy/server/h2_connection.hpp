@@ -24,6 +24,7 @@
 #include "config/spec.hpp"
 #include "h2/server.hpp"
 #include "http/parser.hpp"
+#include "server/wakeup.hpp"
 #include "upstream/pool.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -83,8 +84,8 @@ class StreamPipe {
 
  private:
   enum class Out : std::uint8_t { head, length, chunked, until_close, done, failed };
-  boost::asio::awaitable<bool> wait();  // false when interrupted
-  void notify();
+  boost::asio::awaitable<bool> wait() { return wake_.wait(); }  // false when interrupted
+  void notify() { wake_.notify(); }
   bool gone() const { return conn_ == nullptr || closed_; }
   bool read_own_head(std::string_view head);  // into resp_
   bool on_head(std::string_view head);        // a complete response head
@@ -93,8 +94,7 @@ class StreamPipe {
 
   H2Connection* conn_;
   std::uint32_t id_;
-  boost::asio::steady_timer event_;
-  bool waiting_ = false, interrupted_ = false;
+  Wakeup wake_;
   bool closed_ = false;  // the stream closed (client reset, or both sides ended)
 
   // Request side.

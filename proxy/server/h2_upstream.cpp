@@ -45,7 +45,7 @@ void append_fields(std::span<const http::Header> fields, std::string& out) {
 // UpstreamH2Stream
 
 UpstreamH2Stream::UpstreamH2Stream(std::shared_ptr<UpstreamH2Connection> conn, asio::io_context& ioc)
-    : conn_(std::move(conn)), event_(ioc) {}
+    : conn_(std::move(conn)), wake_(ioc.get_executor()) {}
 
 bool UpstreamH2Stream::gone() const { return closed_ || !conn_ || conn_->closed(); }
 
@@ -62,27 +62,7 @@ UpstreamH2Stream::~UpstreamH2Stream() {
   }
 }
 
-void UpstreamH2Stream::notify() {
-  if (waiting_) event_.cancel();
-}
-
-awaitable<bool> UpstreamH2Stream::wait() {
-  waiting_ = true;
-  event_.expires_at(Clock::time_point::max());
-  co_await event_.async_wait(nothrow);
-  waiting_ = false;
-  if (cancelled_) {
-    cancelled_ = false;
-    co_return false;
-  }
-  co_return true;
-}
-
-void UpstreamH2Stream::cancel() {
-  if (!waiting_) return;
-  cancelled_ = true;
-  event_.cancel();
-}
+void UpstreamH2Stream::cancel() { wake_.interrupt(); }
 
 void UpstreamH2Stream::detach() {
   if (!response_done_) closed_ = true;

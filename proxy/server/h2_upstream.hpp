@@ -17,6 +17,7 @@
 #pragma once
 #include "h2/client.hpp"
 #include "http/parser.hpp"
+#include "server/wakeup.hpp"
 #include "upstream/pool.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -58,16 +59,15 @@ class UpstreamH2Stream final : public upstream::StreamTransport {
   bool submit_head(std::string_view head);  // the session's request head: HEADERS
   void render_head(bool ended_empty);       // the kept response head into out_
   bool body(std::string_view bytes);        // request body bytes in the head's framing: DATA
-  boost::asio::awaitable<bool> wait();      // false when cancelled
-  void notify();
+  boost::asio::awaitable<bool> wait() { return wake_.wait(); }  // false when cancelled
+  void notify() { wake_.notify(); }
   bool gone() const;
 
   // Kept alive by its streams (the pool drops a closed connection; a stream may outlive that).
   std::shared_ptr<UpstreamH2Connection> conn_;
   std::uint32_t id_ = 0;  // 0 until the head was submitted
   bool reserved_ = true;  // holds one of the connection's reserved streams (until submit)
-  boost::asio::steady_timer event_;
-  bool waiting_ = false, cancelled_ = false;
+  Wakeup wake_;
   bool closed_ = false;
   std::uint32_t close_error_ = 0;
 
