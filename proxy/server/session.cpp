@@ -349,7 +349,6 @@ void Session::on_tick(Clock::time_point now) {
     has_expired_ = true;
     expired_ = phase_;
     pipe_->interrupt();
-    boost::system::error_code ec;
     if (upstream_) upstream_->cancel();
     return;
   }
