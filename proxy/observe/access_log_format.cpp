@@ -77,8 +77,8 @@ char* escape_to(std::string_view in, char* p) {
   while (i + 8 <= in.size() && plain8(in.data() + i)) i += 8;
   while (i < in.size() && kPlain[static_cast<unsigned char>(in[i])]) ++i;
   if (i == in.size()) {
-    std::memcpy(p, in.data(), in.size());
-    return p + in.size();
+    if (i != 0) std::memcpy(p, in.data(), i);  // an empty view may have no data pointer at all
+    return p + i;
   }
   return escape_slow(in, i, p);
 }

@@ -166,6 +166,7 @@ awaitable<UpstreamH2Stream::Result> UpstreamH2Stream::read_some(asio::mutable_bu
     if (head_pending_) render_head(false);
     if (out_off_ < out_.size()) {
       const std::size_t n = std::min(b.size(), out_.size() - out_off_);
+      if (n == 0) co_return Result{boost::system::error_code{}, std::size_t{0}};  // an empty buffer
       std::memcpy(b.data(), out_.data() + out_off_, n);
       out_off_ += n;
       if (out_off_ == out_.size()) {
