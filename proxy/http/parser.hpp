@@ -79,4 +79,50 @@ class ChunkedDecoder {
   std::string* trailers_ = nullptr;
 };
 
+// A ChunkedDecoder fed by writes that may end inside a chunk-size or trailer line (which the
+// decoder leaves unconsumed): that tail is kept and put in front of the next write. Body bytes go
+// to `on_data(std::string_view) -> bool` (false stops with an error). A write that goes on after
+// the body's end is an error.
+class ChunkedFeed {
+ public:
+  enum class Result : std::uint8_t { more, done, error };
+
+  template <class OnData>
+  Result feed(std::string_view bytes, OnData&& on_data) {
+    std::string joined;
+    if (!carry_.empty()) {
+      joined = std::move(carry_);
+      carry_.clear();
+      joined.append(bytes);
+      bytes = joined;
+    }
+    while (!bytes.empty()) {
+      std::size_t used = 0;
+      std::string_view piece;
+      const auto st = decoder_.decode(bytes, used, piece);
+      bytes.remove_prefix(used);
+      switch (st) {
+        case ChunkedDecoder::Status::error: return Result::error;
+        case ChunkedDecoder::Status::data:
+          if (!on_data(piece)) return Result::error;
+          break;
+        case ChunkedDecoder::Status::done: return bytes.empty() ? Result::done : Result::error;
+        case ChunkedDecoder::Status::need_more:
+          carry_.assign(bytes);
+          return Result::more;
+      }
+    }
+    return Result::more;
+  }
+  ChunkedDecoder& decoder() { return decoder_; }
+  void reset() {
+    decoder_.reset();
+    carry_.clear();
+  }
+
+ private:
+  ChunkedDecoder decoder_;
+  std::string carry_;  // the unconsumed tail of the last write
+};
+
 }  // namespace rampart::http

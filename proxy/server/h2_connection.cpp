@@ -222,7 +222,7 @@ bool StreamPipe::on_head(std::string_view head) {
     out_ = Out::chunked;
     chunks_.reset();
     trailers_.clear();
-    chunks_.keep_trailers(&trailers_);
+    chunks_.decoder().keep_trailers(&trailers_);
   } else {
     out_ = Out::until_close;
   }
@@ -238,31 +238,12 @@ bool StreamPipe::body(std::string_view bytes) {
       if (remaining_ == 0) out_ = Out::done;
       return codec.submit_data(id_, bytes, remaining_ == 0);
     }
-    case Out::chunked:
-      while (!bytes.empty()) {
-        std::size_t used = 0;
-        std::string_view piece;
-        const auto st = chunks_.decode(bytes, used, piece);
-        bytes.remove_prefix(used);
-        if (st == http::ChunkedDecoder::Status::error) return false;
-        if (st == http::ChunkedDecoder::Status::data) {
-          if (!codec.submit_data(id_, piece, false)) return false;
-          continue;
-        }
-        if (st == http::ChunkedDecoder::Status::done) {
-          out_ = Out::done;
-          if (!bytes.empty()) return false;
-          if (trailers_.empty()) return codec.submit_data(id_, {}, true);
-          return submit_trailers();
-        }
-        // need_more: a partial size line stays in the decoder's view only if unconsumed.
-        if (!bytes.empty()) {
-          // The decoder keeps no bytes: hold the partial line until the next write.
-          head_.assign(bytes);
-          return true;
-        }
-      }
-      return true;
+    case Out::chunked: {
+      const auto r = chunks_.feed(bytes, [&](std::string_view piece) { return codec.submit_data(id_, piece, false); });
+      if (r != http::ChunkedFeed::Result::done) return r == http::ChunkedFeed::Result::more;
+      out_ = Out::done;
+      return trailers_.empty() ? codec.submit_data(id_, {}, true) : submit_trailers();
+    }
     case Out::until_close:
       return bytes.empty() || codec.submit_data(id_, bytes, false);
     default:
@@ -306,14 +287,6 @@ bool StreamPipe::feed(std::string_view bytes) {
       head_.clear();
       bytes.remove_prefix(rest_from);
       continue;
-    }
-    if (out_ == Out::chunked && !head_.empty()) {
-      // A chunk-size line split across writes: put it back in front of the new bytes.
-      std::string joined = std::move(head_);
-      head_.clear();
-      joined.append(bytes);
-      if (!body(joined)) break;
-      return true;
     }
     if (!body(bytes)) break;
     return true;

@@ -112,7 +112,7 @@ class StreamPipe {
   Out out_ = Out::head;
   std::string head_;  // response head bytes until the blank line
   std::uint64_t remaining_ = 0;
-  http::ChunkedDecoder chunks_;
+  http::ChunkedFeed chunks_;
   std::string trailers_;  // trailer fields of a chunked response, "name: value\r\n" each
   http::ResponseHead resp_;
 };

@@ -220,31 +220,10 @@ bool UpstreamH2Stream::body(std::string_view bytes) {
       return codec.submit_data(id_, bytes, remaining_ == 0);
     }
     case In::chunked: {
-      std::string joined;
-      if (!partial_.empty()) {
-        joined = std::move(partial_);
-        partial_.clear();
-        joined.append(bytes);
-        bytes = joined;
-      }
-      while (!bytes.empty()) {
-        std::size_t used = 0;
-        std::string_view piece;
-        const auto st = chunks_.decode(bytes, used, piece);
-        bytes.remove_prefix(used);
-        if (st == http::ChunkedDecoder::Status::error) return false;
-        if (st == http::ChunkedDecoder::Status::data) {
-          if (!codec.submit_data(id_, piece, false)) return false;
-          continue;
-        }
-        if (st == http::ChunkedDecoder::Status::done) {
-          in_ = In::done;
-          return bytes.empty() && codec.submit_data(id_, {}, true);
-        }
-        partial_.assign(bytes);  // need_more with a partial line left
-        return true;
-      }
-      return true;
+      const auto r = chunks_.feed(bytes, [&](std::string_view piece) { return codec.submit_data(id_, piece, false); });
+      if (r != http::ChunkedFeed::Result::done) return r == http::ChunkedFeed::Result::more;
+      in_ = In::done;
+      return codec.submit_data(id_, {}, true);
     }
     default:
       return bytes.empty();

@@ -76,8 +76,7 @@ class UpstreamH2Stream final : public upstream::StreamTransport {
   http::RequestHead req_;
   enum class In : std::uint8_t { head, length, chunked, done } in_ = In::head;
   std::uint64_t remaining_ = 0;
-  http::ChunkedDecoder chunks_;
-  std::string partial_;  // a chunk-size line split across writes
+  http::ChunkedFeed chunks_;
 
   // Response side: HTTP/1.1 bytes for the session, and how many DATA bytes they hold that were
   // not consumed yet.

@@ -265,3 +265,33 @@ TEST_CASE("chunked: kept trailers are the valid fields a trailer may carry, in o
   const std::string bad = "0\r\nbad field: x\r\n\r\n";
   CHECK(d.decode(bad, consumed, out) == ChunkedDecoder::Status::error);
 }
+
+TEST_CASE("chunked feed: writes split anywhere, size and trailer lines included, decode whole", "[http][chunked]") {
+  const std::string body = "5;ext=1\r\nhello\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\ngrpc-status: 0\r\n\r\n";
+  for (std::size_t a = 0; a < body.size(); ++a) {  // the first write never holds the whole body
+    for (std::size_t b = a; b <= body.size(); b += 3) {
+      ChunkedFeed f;
+      std::string trailers;
+      f.decoder().keep_trailers(&trailers);
+      std::string data;
+      const auto on_data = [&](std::string_view piece) {
+        data.append(piece);
+        return true;
+      };
+      INFO("splits at " << a << " and " << b);
+      CHECK(f.feed(std::string_view(body).substr(0, a), on_data) == ChunkedFeed::Result::more);
+      CHECK(f.feed(std::string_view(body).substr(a, b - a), on_data) == (b == body.size() ? ChunkedFeed::Result::done : ChunkedFeed::Result::more));
+      if (b < body.size()) CHECK(f.feed(std::string_view(body).substr(b), on_data) == ChunkedFeed::Result::done);
+      CHECK(data == "helloabcdefghijklmnopqrstuvwxyz");
+      CHECK(trailers == "grpc-status: 0\r\n");
+    }
+  }
+  // Bytes after the end, a malformed size line, and a refusing sink are errors.
+  const auto take = [](std::string_view) { return true; };
+  ChunkedFeed after;
+  CHECK(after.feed("0\r\n\r\nX", take) == ChunkedFeed::Result::error);
+  ChunkedFeed bad;
+  CHECK(bad.feed("zz\r\n", take) == ChunkedFeed::Result::error);
+  ChunkedFeed refused;
+  CHECK(refused.feed("3\r\nabc\r\n", [](std::string_view) { return false; }) == ChunkedFeed::Result::error);
+}
