@@ -54,8 +54,12 @@ struct ResponseHead {
   void clear();
 };
 
-// ASCII case-insensitive comparison for header names and tokens.
-bool iequals(std::string_view a, std::string_view b) noexcept;
+// ASCII case-insensitive comparison for header names and tokens. Inline for the common early
+// answer (lengths differ); bytes of equal-length views compared by iequals_bytes.
+bool iequals_bytes(const char* a, const char* b, std::size_t n) noexcept;
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && iequals_bytes(a.data(), b.data(), a.size());
+}
 
 // The standard reason phrase ("Not Found"), or "Unknown".
 std::string_view reason_phrase(int status) noexcept;

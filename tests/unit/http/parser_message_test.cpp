@@ -16,6 +16,40 @@ TEST_CASE("message: iequals is ASCII case-insensitive and exact otherwise", "[ht
   CHECK_FALSE(iequals("\xc3\x89", "\xc3\xa9"));  // no Unicode folding
 }
 
+// iequals compares eight bytes at a time with a last overlapping word: every length, and a
+// difference (or a case change) at every position, against a byte-by-byte reference, over bytes
+// around the letters' edges and above 0x7F.
+TEST_CASE("message: iequals agrees with a byte-by-byte comparison at every length and position", "[http][message]") {
+  const auto lower = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c + 32) : c; };
+  const auto reference = [&](std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      if (lower(static_cast<unsigned char>(a[i])) != lower(static_cast<unsigned char>(b[i]))) return false;
+    return true;
+  };
+  const unsigned char probes[] = {0x00, '@', 'A', 'M', 'Z', '[', '`', 'a', 'z', '{', 0x7f, 0x80, 0xc1, 0xda, 0xe1, 0xff};
+  for (std::size_t len = 0; len <= 24; ++len) {
+    std::string base;
+    for (std::size_t i = 0; i < len; ++i) base.push_back(static_cast<char>('a' + i % 26));
+    std::string upper = base;
+    for (auto& c : upper) c = static_cast<char>(c - 32);
+    CHECK(iequals(base, upper));
+    CHECK_FALSE(iequals(base, base + "x"));
+    for (std::size_t k = 0; k < len; ++k) {
+      for (unsigned char p : probes) {
+        for (unsigned char q : probes) {
+          std::string a = base, b = upper;
+          a[k] = static_cast<char>(p);
+          b[k] = static_cast<char>(q);
+          INFO("len " << len << " at " << k << " bytes " << int(p) << " " << int(q));
+          REQUIRE(iequals(a, b) == reference(a, b));
+          REQUIRE(iequals(b, a) == reference(b, a));
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("message: reason phrases", "[http][message]") {
   CHECK(reason_phrase(200) == "OK");
   CHECK(reason_phrase(404) == "Not Found");
