@@ -87,30 +87,42 @@ struct AccessLogShard::Ring {
 
 bool AccessLogShard::log(const AccessRecord& r, const FieldSet& fields) {
   Ring& g = *ring_;
-  const std::size_t n = format_into(r, fields, g.scratch);
   const std::uint64_t head = g.head.load(std::memory_order_relaxed);
   const std::uint64_t used = head - g.tail.load(std::memory_order_acquire);
-  bool ok = n <= g.capacity - used;
-  if (ok) {
-    const std::size_t pos = static_cast<std::size_t>(head % g.capacity);
-    const std::size_t first = std::min(n, g.capacity - pos);
-    std::memcpy(g.data.get() + pos, g.scratch.data(), first);
-    std::memcpy(g.data.get(), g.scratch.data() + first, n - first);
-    g.head.store(head + n, std::memory_order_release);
-    const std::size_t half = g.capacity / 2;
-    if (used < half && used + n >= half) {
-      const std::uint64_t one = 1;
-      [[maybe_unused]] const auto w = ::write(g.wake_fd, &one, sizeof one);  // best effort: the tick covers a miss
-    }
+  const std::size_t pos = static_cast<std::size_t>(head % g.capacity);
+  // [head, tail + capacity) belongs to this producer until head moves: when the line's bound fits
+  // there without wrapping (nearly always), it is formatted in place; otherwise through scratch.
+  const std::size_t room = std::min<std::size_t>(g.capacity - used, g.capacity - pos);
+  std::size_t n = 0;
+  bool ok = true;
+  if (line_bound(r, fields) <= room) {
+    char* at = g.data.get() + pos;
+    n = static_cast<std::size_t>(format_to(r, fields, at) - at);
   } else {
+    n = format_into(r, fields, g.scratch);
+    ok = n <= g.capacity - used;
+    if (ok) {
+      const std::size_t first = std::min(n, g.capacity - pos);
+      std::memcpy(g.data.get() + pos, g.scratch.data(), first);
+      std::memcpy(g.data.get(), g.scratch.data() + first, n - first);
+    }
+    if (g.scratch.capacity() > kScratchKeep) {  // after a pathological line: give the memory back
+      std::string fresh;
+      fresh.reserve(kScratchReserve);
+      g.scratch.swap(fresh);
+    }
+  }
+  if (!ok) {
     g.dropped.store(g.dropped.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return false;
   }
-  if (g.scratch.capacity() > kScratchKeep) {  // after a pathological line: give the memory back
-    std::string fresh;
-    fresh.reserve(kScratchReserve);
-    g.scratch.swap(fresh);
+  g.head.store(head + n, std::memory_order_release);
+  const std::size_t half = g.capacity / 2;
+  if (used < half && used + n >= half) {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto w = ::write(g.wake_fd, &one, sizeof one);  // best effort: the tick covers a miss
   }
-  return ok;
+  return true;
 }
 
 struct AccessLog::Impl {

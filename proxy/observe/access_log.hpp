@@ -5,6 +5,7 @@
 #pragma once
 #include "config/spec.hpp"
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -33,8 +34,14 @@ struct FieldSet {
   std::vector<Field> order;  // fields to write, in order
   bool query = false;        // append "?query" to path
   // Built by from(): each field's key as written, with what comes before it ("{\"ts\":",
-  // ",\"status\":"), and the bytes of a line that do not depend on the record.
-  std::vector<std::string> keys;
+  // ",\"status\":"), in a fixed-size block copied whole (the line's bound leaves room for the
+  // bytes past `size`, which the value then overwrites); and the bytes of a line that do not
+  // depend on the record.
+  struct Key {
+    std::array<char, 32> text{};
+    std::uint8_t size = 0;
+  };
+  std::vector<Key> keys;
   std::size_t fixed_bound = 0;
   static FieldSet from(const config::AccessLogSpec& spec);  // spec already validated
 };
@@ -109,6 +116,12 @@ void format_line(const AccessRecord& r, const FieldSet& fields, std::string& out
 // The same line written at the start of `buf`, which only ever grows (no fill, no shrink between
 // lines); returns its length.
 std::size_t format_into(const AccessRecord& r, const FieldSet& fields, std::string& buf);
+// The lowest-level form: how many bytes the line may need at most (every string byte escaped,
+// with room for the formatter's whole-word copies), and the line written at `out`, which must
+// have line_bound() bytes of room; returns the end of the line. AccessLogShard::log formats
+// straight into its ring this way when the ring has the room.
+std::size_t line_bound(const AccessRecord& r, const FieldSet& fields);
+char* format_to(const AccessRecord& r, const FieldSet& fields, char* out);
 
 // JSON string escaping (RFC 8259): quote, backslash and control characters escaped (\n, \t, ...
 // or \u00XX); valid UTF-8 sequences copied; every byte that is not part of a valid UTF-8

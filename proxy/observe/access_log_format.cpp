@@ -8,6 +8,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace rampart::observe {
 namespace {
 
@@ -55,11 +59,9 @@ std::size_t utf8_sequence(std::string_view in, std::size_t i) {
   return 0;
 }
 
-// True when all eight bytes at `p` are printable ASCII other than '"' and '\\' (SWAR: a byte
+// True when all eight bytes of `w` are printable ASCII other than '"' and '\\' (SWAR: a byte
 // is flagged when it is below 0x20, has its top bit set, or equals either character).
-bool plain8(const char* p) {
-  std::uint64_t w;
-  std::memcpy(&w, p, 8);
+bool plain_word(std::uint64_t w) {
   constexpr std::uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
   const auto zero_byte = [&](std::uint64_t v) { return (v - ones) & ~v & high; };
   const std::uint64_t below_space = (w - ones * 0x20) & ~w & high;  // bytes < 0x20 (top bit clear)
@@ -67,25 +69,18 @@ bool plain8(const char* p) {
   return ((w & high) | below_space | special) == 0;
 }
 
-char* escape_slow(std::string_view in, std::size_t i, char* p);
-
-// The line is written through a raw pointer into a buffer sized for the worst case first (every
-// string byte escaped as \u00XX): one bound computation and no capacity check per character.
-char* escape_to(std::string_view in, char* p) {
-  // Most values need no escaping at all: find the first byte that does, copy up to it at once.
-  std::size_t i = 0;
-  while (i + 8 <= in.size() && plain8(in.data() + i)) i += 8;
-  while (i < in.size() && kPlain[static_cast<unsigned char>(in[i])]) ++i;
-  if (i == in.size()) {
-    if (i != 0) std::memcpy(p, in.data(), i);  // an empty view may have no data pointer at all
-    return p + i;
-  }
-  return escape_slow(in, i, p);
+std::uint64_t load8(const char* p) {
+  std::uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
 }
 
-// From `i`, the first byte that may need escaping (the bytes before it are plain).
+void store8(char* p, std::uint64_t w) { std::memcpy(p, &w, 8); }
+
+// From in[i], the first byte that may need escaping, written at `p`; in[0, i) is written already
+// (and plain).
 char* escape_slow(std::string_view in, std::size_t i, char* p) {
-  std::size_t run = 0;  // start of the pending run of bytes copied verbatim
+  std::size_t run = i;  // start of the pending run of bytes copied verbatim
   const auto flush = [&] {
     if (i > run) {
       std::memcpy(p, in.data() + run, i - run);
@@ -93,9 +88,9 @@ char* escape_slow(std::string_view in, std::size_t i, char* p) {
     }
   };
   while (i < in.size()) {
-    // Fast path: a run of printable ASCII other than '"' and '\\' is copied as it is, eight
-    // bytes at a time while they all are (most fields are all plain), then byte by byte.
-    while (i + 8 <= in.size() && plain8(in.data() + i)) i += 8;
+    // A run of printable ASCII other than '"' and '\\' is copied as it is: found eight bytes at a
+    // time while they all are, then byte by byte.
+    while (i + 8 <= in.size() && plain_word(load8(in.data() + i))) i += 8;
     while (i < in.size() && kPlain[static_cast<unsigned char>(in[i])]) ++i;
     if (i == in.size()) break;
     const auto c = static_cast<unsigned char>(in[i]);
@@ -130,6 +125,85 @@ char* escape_slow(std::string_view in, std::size_t i, char* p) {
   return p;
 }
 
+// Sixteen bytes, checked together: true when all are printable ASCII other than '"' and '\\'.
+#if defined(__SSE2__)
+struct Block {
+  __m128i v;
+};
+Block block_load(const char* p) { return {_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))}; }
+Block block_of(std::uint64_t lo, std::uint64_t hi) {
+  return {_mm_set_epi64x(static_cast<long long>(hi), static_cast<long long>(lo))};
+}
+void block_store(char* p, Block b) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), b.v); }
+bool plain_block(Block b) {
+  // As signed bytes, both the control characters and every byte >= 0x80 are below 0x20.
+  const __m128i low = _mm_cmplt_epi8(b.v, _mm_set1_epi8(0x20));
+  const __m128i quote = _mm_cmpeq_epi8(b.v, _mm_set1_epi8('"'));
+  const __m128i backslash = _mm_cmpeq_epi8(b.v, _mm_set1_epi8('\\'));
+  return _mm_movemask_epi8(_mm_or_si128(low, _mm_or_si128(quote, backslash))) == 0;
+}
+#else
+struct Block {
+  std::uint64_t lo, hi;
+};
+Block block_load(const char* p) { return {load8(p), load8(p + 8)}; }
+Block block_of(std::uint64_t lo, std::uint64_t hi) { return {lo, hi}; }
+void block_store(char* p, Block b) {
+  store8(p, b.lo);
+  store8(p + 8, b.hi);
+}
+bool plain_block(Block b) { return plain_word(b.lo) && plain_word(b.hi); }
+#endif
+
+// The line is written through a raw pointer into a buffer sized for the worst case first (every
+// string byte escaped as \u00XX): one bound computation and no capacity check per character.
+//
+// Most values need no escaping at all, so the common case copies while it checks, with no call:
+// sixteen bytes loaded, checked and stored at a time, and a string's last partial block read as
+// the sixteen bytes ending at its end (overlapping bytes already checked and written; never
+// outside the string). Strings of 4 to 15 bytes are two overlapping words checked as one block.
+// Anything that needs escaping hands over to escape_slow at the first byte not yet written.
+char* escape_to(std::string_view in, char* p) {
+  const char* s = in.data();
+  const std::size_t n = in.size();
+  if (n >= 16) {
+    std::size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const Block b = block_load(s + i);
+      if (!plain_block(b)) return escape_slow(in, i, p + i);
+      block_store(p + i, b);
+    }
+    if (i < n) {
+      const Block b = block_load(s + n - 16);
+      if (!plain_block(b)) return escape_slow(in, i, p + i);
+      block_store(p + n - 16, b);
+    }
+    return p + n;
+  }
+  if (n >= 8) {
+    const std::uint64_t a = load8(s), b = load8(s + n - 8);
+    if (!plain_block(block_of(a, b))) return escape_slow(in, 0, p);
+    store8(p, a);
+    store8(p + n - 8, b);
+    return p + n;
+  }
+  if (n >= 4) {
+    std::uint32_t a, b;
+    std::memcpy(&a, s, 4);
+    std::memcpy(&b, s + n - 4, 4);
+    if (!plain_word(a | std::uint64_t{b} << 32)) return escape_slow(in, 0, p);
+    std::memcpy(p, &a, 4);
+    std::memcpy(p + n - 4, &b, 4);
+    return p + n;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const char c = s[i];
+    if (!kPlain[static_cast<unsigned char>(c)]) return escape_slow(in, i, p + i);
+    p[i] = c;
+  }
+  return p + n;
+}
+
 char* put(std::string_view s, char* p) {
   std::memcpy(p, s.data(), s.size());
   return p + s.size();
@@ -152,13 +226,12 @@ char* put_seconds(double v, char* p) {
   if (!std::isfinite(v) || v < 0 || v > 1e12) v = 0;
   const auto us = static_cast<std::uint64_t>(v * 1e6 + 0.5);  // v >= 0: rounds half up, as llround
   p = std::to_chars(p, p + 24, us / 1000000).ptr;
-  *p++ = '.';
-  auto frac = static_cast<unsigned>(us % 1000000);
-  for (int i = 5; i >= 0; --i) {
-    p[i] = static_cast<char>('0' + frac % 10);
-    frac /= 10;
-  }
-  return p + 6;
+  // The six fraction digits with their leading zeros: 1000000 + frac written, its '1' replaced.
+  char digits[8];
+  std::to_chars(digits, digits + sizeof digits, static_cast<unsigned>(us % 1000000) + 1000000u);
+  digits[0] = '.';
+  std::memcpy(p, digits, 7);
+  return p + 7;
 }
 
 void put_digits(unsigned v, int width, char* dst) {
@@ -258,12 +331,16 @@ FieldSet FieldSet::from(const config::AccessLogSpec& spec) {
       if (auto f = field_from_name(name)) set.order.push_back(*f);  // validated upstream; skip unknown
     }
   }
-  set.fixed_bound = 3;  // "{" (when no field), "}\n"
+  set.fixed_bound = 3 + 32;  // "{" (when no field), "}\n"; a key block's bytes past the last key
   for (std::size_t i = 0; i < set.order.size(); ++i) {
     std::string key(i == 0 ? "{\"" : ",\"");
     key.append(field_name(set.order[i])).append("\":");
+    FieldSet::Key k;
+    static_assert(sizeof k.text > sizeof ",\"upstream_duration_s\":");  // the longest key
+    std::memcpy(k.text.data(), key.data(), key.size());
+    k.size = static_cast<std::uint8_t>(key.size());
     set.fixed_bound += key.size() + 34;  // a number, null or the timestamp; the quotes and '?' of strings
-    set.keys.push_back(std::move(key));
+    set.keys.push_back(k);
   }
   return set;
 }
@@ -275,21 +352,33 @@ void json_escape(std::string_view in, std::string& out) {
   out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
-std::size_t format_into(const AccessRecord& r, const FieldSet& fields, std::string& buf) {
+std::size_t line_bound(const AccessRecord& r, const FieldSet& fields) {
   // Every string escaped at worst as \u00XX (6 bytes a byte), whichever fields are chosen.
   const std::size_t strings = r.request_id.size() + r.client_ip.size() + r.method.size() + r.scheme.size() +
                               r.host.size() + r.path.size() + r.query.size() + r.protocol.size() +
                               r.route.size() + r.upstream.size() + r.upstream_addr.size() + r.flags.size() +
                               r.tls_version.size() + r.user_agent.size() + r.referer.size();
-  const std::size_t bound = fields.fixed_bound + 6 * strings;
-  if (buf.size() < bound) buf.resize(bound);  // grows only: no fill between lines
-  char* const start = buf.data();
-  char* p = start;
-  const bool keyed = fields.keys.size() == fields.order.size();
-  for (std::size_t i = 0; i < fields.order.size(); ++i) {
-    const Field f = fields.order[i];
+  // A FieldSet not built by from() has no bound of its own: a key is at most 23 bytes.
+  const std::size_t fixed = fields.keys.size() == fields.order.size() && fields.fixed_bound != 0
+                                ? fields.fixed_bound
+                                : 3 + 32 + fields.order.size() * (23 + 34);
+  return fixed + 6 * strings;
+}
+
+char* format_to(const AccessRecord& r, const FieldSet& fields, char* p) {
+  // Held in locals: the line's stores go through a char*, which may alias anything, and would
+  // otherwise reload the vectors' bounds after every byte written.
+  const Field* const order = fields.order.data();
+  const std::size_t count = fields.order.size();
+  const FieldSet::Key* const keys = fields.keys.data();
+  const bool keyed = fields.keys.size() == count;
+  const bool query = fields.query;
+  for (std::size_t i = 0; i < count; ++i) {
+    const Field f = order[i];
     if (keyed) {
-      p = put(fields.keys[i], p);
+      const FieldSet::Key& k = keys[i];
+      std::memcpy(p, k.text.data(), sizeof k.text);  // whole block: two vector moves, no call
+      p += k.size;
     } else {
       *p++ = i == 0 ? '{' : ',';
       *p++ = '"';
@@ -297,12 +386,18 @@ std::size_t format_into(const AccessRecord& r, const FieldSet& fields, std::stri
       *p++ = '"';
       *p++ = ':';
     }
-    p = put_field(f, r, fields.query, p);
+    p = put_field(f, r, query, p);
   }
-  if (fields.order.empty()) *p++ = '{';
+  if (count == 0) *p++ = '{';
   *p++ = '}';
   *p++ = '\n';
-  return static_cast<std::size_t>(p - start);
+  return p;
+}
+
+std::size_t format_into(const AccessRecord& r, const FieldSet& fields, std::string& buf) {
+  const std::size_t bound = line_bound(r, fields);
+  if (buf.size() < bound) buf.resize(bound);  // grows only: no fill between lines
+  return static_cast<std::size_t>(format_to(r, fields, buf.data()) - buf.data());
 }
 
 void format_line(const AccessRecord& r, const FieldSet& fields, std::string& out) {

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rampart::server {
@@ -19,9 +20,13 @@ struct ExchangeScratch {
   std::string out;         // serialized heads
   std::string target;      // upstream request target
   std::string request_id;
-  // Copies of what the access log prints from the request (only for logged exchanges: the head
-  // bytes may be gone by the time the exchange ends).
-  std::string log_method, log_host, log_path, log_query, log_user_agent, log_referer, log_flags;
+  // What the access log prints from the request, copied (only for logged exchanges: the head
+  // bytes may be gone by the time the exchange ends) into one block that only grows: method,
+  // host, path, query, user agent and referer, each a view of `log_copy`.
+  enum LogPart { log_method, log_host, log_path, log_query, log_user_agent, log_referer, log_parts };
+  std::string log_copy;
+  std::string_view log_request[log_parts];
+  std::string log_flags;
   // Edge policies: the request path (the head bytes are gone when the response comes), the
   // response's media type, and the header edits the chain made.
   std::string policy_path;

@@ -569,12 +569,23 @@ void Session::keep_for_log(Exchange& ex) {
     }
     if (ua && ref) break;
   }
-  sc_->log_method.assign(sc_->req.method_text);
-  sc_->log_host.assign(sc_->req.host);
-  sc_->log_path.assign(sc_->req.path);
-  sc_->log_query.assign(sc_->req.query);
-  sc_->log_user_agent.assign(user_agent);
-  sc_->log_referer.assign(referer);
+  using S = ExchangeScratch;
+  std::string_view parts[S::log_parts];
+  parts[S::log_method] = sc_->req.method_text;
+  parts[S::log_host] = sc_->req.host;
+  parts[S::log_path] = sc_->req.path;
+  parts[S::log_query] = sc_->req.query;
+  parts[S::log_user_agent] = user_agent;
+  parts[S::log_referer] = referer;
+  std::size_t total = 0;
+  for (const auto& part : parts) total += part.size();
+  if (sc_->log_copy.size() < total) sc_->log_copy.resize(std::max(total, 2 * sc_->log_copy.size()));
+  char* p = sc_->log_copy.data();
+  for (int i = 0; i < S::log_parts; ++i) {
+    if (!parts[i].empty()) std::memcpy(p, parts[i].data(), parts[i].size());  // an empty view may hold no pointer
+    sc_->log_request[i] = {p, parts[i].size()};
+    p += parts[i].size();
+  }
 }
 
 void Session::finish(Exchange& ex, bool parsed) {
@@ -600,9 +611,7 @@ void Session::finish(Exchange& ex, bool parsed) {
   if (!shard) return;
   if (!parsed) {
     // A request we could not parse: log what is known.
-    for (auto* s : {&sc_->log_method, &sc_->log_host, &sc_->log_path, &sc_->log_query, &sc_->log_user_agent,
-                    &sc_->log_referer})
-      s->clear();
+    for (auto& part : sc_->log_request) part = {};
   }
   sc_->log_flags.clear();
   ex.flags.append_to(sc_->log_flags);
@@ -611,11 +620,11 @@ void Session::finish(Exchange& ex, bool parsed) {
   r.request_id = sc_->request_id;
   r.client_ip = client_ip_;
   r.client_port = client_port_;
-  r.method = sc_->log_method;
+  r.method = sc_->log_request[ExchangeScratch::log_method];
   r.scheme = scheme_;
-  r.host = sc_->log_host;
-  r.path = sc_->log_path;
-  r.query = sc_->log_query;
+  r.host = sc_->log_request[ExchangeScratch::log_host];
+  r.path = sc_->log_request[ExchangeScratch::log_path];
+  r.query = sc_->log_request[ExchangeScratch::log_query];
   r.protocol = pipe_ ? "HTTP/2.0" : ex.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1";
   r.status = ex.status;
   r.bytes_received = ex.bytes_received;
@@ -629,8 +638,8 @@ void Session::finish(Exchange& ex, bool parsed) {
   }
   r.upstream_status = ex.upstream_status;
   r.flags = sc_->log_flags;
-  r.user_agent = sc_->log_user_agent;
-  r.referer = sc_->log_referer;
+  r.user_agent = sc_->log_request[ExchangeScratch::log_user_agent];
+  r.referer = sc_->log_request[ExchangeScratch::log_referer];
   if (!shard->log(r, ex.snap().access_log_fields)) metrics.access_log_dropped(1);
 }
 

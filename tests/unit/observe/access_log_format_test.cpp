@@ -145,6 +145,53 @@ TEST_CASE("json_escape yields a valid JSON string for arbitrary bytes", "[access
   }
 }
 
+// The plain case copies eight bytes at a time and ends with a word overlapping the previous one:
+// a byte to escape at any position of any length, alone or beside another, must come out the
+// same as a byte-by-byte escaper writes it.
+TEST_CASE("json_escape escapes a byte at every position of every length", "[access_log][escape]") {
+  const auto reference = [](std::string_view in) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+      const auto c = static_cast<unsigned char>(in[i]);
+      if (c == 0xC3 && i + 1 < in.size() && static_cast<unsigned char>(in[i + 1]) == 0xA9) {
+        out += "\xc3\xa9";  // the one valid UTF-8 sequence used below: copied
+        ++i;
+      } else if (c == '"') out += "\\\"";
+      else if (c == '\\') out += "\\\\";
+      else if (c == '\n') out += "\\n";
+      else if (c == '\t') out += "\\t";
+      else if (c < 0x20 || c >= 0x80) out += std::string("\\u00") + hex[c >> 4] + hex[c & 0xF];
+      else out += static_cast<char>(c);
+    }
+    return out;
+  };
+  const std::string specials[] = {"\"", "\\", "\n", "\t", std::string(1, '\x01'), "\x7f", "\x80", "\xff",
+                                   "\xc3\xa9", "\xc3"};
+  for (std::size_t len = 0; len <= 40; ++len) {
+    const std::string base = [&] {
+      std::string b;
+      for (std::size_t i = 0; i < len; ++i) b.push_back(static_cast<char>('a' + i % 26));
+      return b;
+    }();
+    CHECK(escaped(base) == base);
+    for (const auto& sp : specials) {
+      for (std::size_t k = 0; k + sp.size() <= len; ++k) {
+        std::string one = base;
+        one.replace(k, sp.size(), sp);
+        INFO("len " << len << " at " << k << " special " << static_cast<int>(static_cast<unsigned char>(sp[0])));
+        REQUIRE(escaped(one) == reference(one));
+        for (std::size_t k2 = k + sp.size(); k2 < len; k2 += 3) {
+          std::string two = one;
+          two[k2] = '"';
+          INFO("second at " << k2);
+          REQUIRE(escaped(two) == reference(two));
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("field names map both ways", "[access_log][fields]") {
   const char* names[] = {"ts", "request_id", "client_ip", "client_port", "method", "scheme", "host", "path",
                          "protocol", "status", "bytes_received", "bytes_sent", "duration_s",
