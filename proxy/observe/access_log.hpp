@@ -33,6 +33,7 @@ std::string_view field_name(Field f);
 struct FieldSet {
   std::vector<Field> order;  // fields to write, in order
   bool query = false;        // append "?query" to path
+  bool all_in_order = false; // every field, in the default order: from() sets it (a faster path)
   // Built by from(): each field's key as written, with what comes before it ("{\"ts\":",
   // ",\"status\":"), in a fixed-size block copied whole (the line's bound leaves room for the
   // bytes past `size`, which the value then overwrites); and the bytes of a line that do not
