@@ -1,5 +1,6 @@
 #include "h2/client.hpp"
 
+#include "h2/outbound.hpp"
 #include "h2/validate.hpp"
 #include "http/syntax.hpp"
 
@@ -11,30 +12,8 @@ namespace {
 
 constexpr std::size_t kFrameHeader = 9;
 constexpr std::size_t kMaxFrame = 16384;               // SETTINGS_MAX_FRAME_SIZE we keep (the default)
-constexpr std::size_t kKeepQueueCapacity = 64 * 1024;  // larger request queues are freed on recycle
 constexpr std::size_t kMaxFreeStreams = 16;
 constexpr std::uint64_t kFieldOverhead = 32;  // RFC 9113 §6.5.2
-
-char to_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
-
-// True if one of the comma-separated tokens of a Connection field in `fields` equals `name`
-// (case-insensitively).
-bool listed_in_connection(std::span<const http::Header> fields, std::string_view name) noexcept {
-  for (const http::Header& f : fields) {
-    if (!http::iequals(f.name, "connection")) continue;
-    std::size_t pos = 0;
-    while (pos <= f.value.size()) {
-      std::size_t end = f.value.find(',', pos);
-      if (end == std::string_view::npos) end = f.value.size();
-      std::size_t a = pos, b = end;
-      while (a < b && (f.value[a] == ' ' || f.value[a] == '\t')) ++a;
-      while (b > a && (f.value[b - 1] == ' ' || f.value[b - 1] == '\t')) --b;
-      if (http::iequals(f.value.substr(a, b - a), name)) return true;
-      pos = end + 1;
-    }
-  }
-  return false;
-}
 
 // Fields a request (or its trailers) never carries on HTTP/2 (RFC 9113 §8.2.2, §8.3.1).
 bool dropped_request_field(std::span<const http::Header> fields, const http::Header& f, bool has_connection) noexcept {
@@ -45,21 +24,6 @@ bool dropped_request_field(std::span<const http::Header> fields, const http::Hea
     if (http::iequals(n, banned)) return true;
   if (http::iequals(n, "te") && !http::iequals(f.value, "trailers")) return true;
   return has_connection && listed_in_connection(fields, n);
-}
-
-bool has_connection_field(std::span<const http::Header> fields) noexcept {
-  return std::any_of(fields.begin(), fields.end(),
-                     [](const http::Header& f) { return http::iequals(f.name, "connection"); });
-}
-
-nghttp2_nv nv_of(std::string_view name, std::string_view value) {
-  nghttp2_nv nv;
-  nv.name = reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.empty() ? "" : name.data()));
-  nv.namelen = name.size();
-  nv.value = reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.empty() ? "" : value.data()));
-  nv.valuelen = value.size();
-  nv.flags = NGHTTP2_NV_FLAG_NONE;
-  return nv;
 }
 
 }  // namespace
@@ -179,19 +143,7 @@ struct ClientConnection::Stream {
   std::size_t unconsumed = 0;  // delivered to on_data, not yet consume()d
   // Request side.
   bool has_body = false;   // submitted with a data provider
-  bool eof = false;        // nothing more will be queued
-  bool trailers = false;   // trailer_* hold trailers to send after the queue
-  bool deferred = false;   // the data provider returned DEFERRED: resume on new data
-  bool over_mark = false;  // queue reached max_queued_per_stream: report on_writable
-  std::string out;         // request body queue: [out_head, out.size())
-  std::size_t out_head = 0;
-  std::string trailer_bytes;  // lower-cased names and values back to back
-  struct TrailerRef {
-    std::uint32_t name_off, name_len, value_off, value_len;
-  };
-  std::vector<TrailerRef> trailer_refs;
-
-  std::size_t queued() const { return out.size() - out_head; }
+  OutboundBody body;       // the request body and trailers
 
   void reset(std::uint32_t stream_id) {
     id = stream_id;
@@ -202,12 +154,8 @@ struct ClientConnection::Stream {
     content_length.reset();
     body_received = 0;
     unconsumed = 0;
-    has_body = eof = trailers = deferred = over_mark = false;
-    if (out.capacity() > kKeepQueueCapacity) std::string().swap(out);
-    out.clear();
-    out_head = 0;
-    trailer_bytes.clear();
-    trailer_refs.clear();
+    has_body = false;
+    body.clear();
   }
 };
 
@@ -600,47 +548,19 @@ long ClientConnection::send_bytes(const std::uint8_t* data, std::size_t length) 
 long ClientConnection::read_data(std::int32_t stream, std::size_t length, std::uint32_t* flags) {
   Stream* s = find(static_cast<std::uint32_t>(stream));
   if (!s) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-  const std::size_t avail = s->queued();
-  if (avail == 0 && !s->eof) {
-    s->deferred = true;
-    return NGHTTP2_ERR_DEFERRED;
-  }
-  const std::size_t n = std::min(length, avail);
-  *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-  if (n == avail && s->eof) {
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (s->trailers) {
-      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      nva_.clear();
-      for (const Stream::TrailerRef& r : s->trailer_refs)
-        nva_.push_back(nv_of({s->trailer_bytes.data() + r.name_off, r.name_len},
-                             {s->trailer_bytes.data() + r.value_off, r.value_len}));
-      if (nghttp2_submit_trailer(session_, stream, nva_.data(), nva_.size()) != 0)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    }
-  }
-  return static_cast<long>(n);
+  const long n = s->body.read(length, flags, nva_);
+  if (!nva_.empty() && nghttp2_submit_trailer(session_, stream, nva_.data(), nva_.size()) != 0)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  return n;
 }
 
 int ClientConnection::send_data(const std::uint8_t* framehd, std::int32_t stream, std::size_t length) {
   if (produced_ >= produce_max_) return NGHTTP2_ERR_WOULDBLOCK;
   Stream* s = find(static_cast<std::uint32_t>(stream));
-  if (!s || s->queued() < length) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  if (!s || s->body.queued() < length) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   out_->append(reinterpret_cast<const char*>(framehd), kFrameHeader);  // no padding is ever chosen
-  out_->append(s->out.data() + s->out_head, length);
   produced_ += kFrameHeader + length;
-  s->out_head += length;
-  if (s->out_head == s->out.size()) {
-    s->out.clear();
-    s->out_head = 0;
-  } else if (s->out_head >= kKeepQueueCapacity / 2 && s->out_head * 2 >= s->out.size()) {
-    s->out.erase(0, s->out_head);
-    s->out_head = 0;
-  }
-  if (s->over_mark && s->queued() < settings_.max_queued_per_stream) {
-    s->over_mark = false;
-    writable_.push_back(s->id);
-  }
+  if (s->body.send(*out_, length, settings_.max_queued_per_stream)) writable_.push_back(s->id);
   return 0;
 }
 
@@ -669,15 +589,15 @@ void ClientConnection::build_request_nva(std::string_view method, std::string_vi
   std::size_t names = 0;
   for (const http::Header& h : headers) names += h.name.size();
   nv_names_.reserve(names);  // no reallocation below: nv entries point into it
-  nva_.push_back(nv_of(":method", method));
-  nva_.push_back(nv_of(":scheme", scheme));
-  if (!authority.empty()) nva_.push_back(nv_of(":authority", authority));
-  nva_.push_back(nv_of(":path", path));
+  nva_.push_back(make_nv(":method", method));
+  nva_.push_back(make_nv(":scheme", scheme));
+  if (!authority.empty()) nva_.push_back(make_nv(":authority", authority));
+  nva_.push_back(make_nv(":path", path));
   for (const http::Header& h : headers) {
     if (dropped_request_field(headers, h, has_connection)) continue;
     const std::size_t off = nv_names_.size();
-    for (char c : h.name) nv_names_.push_back(to_lower(c));  // within the reserved capacity
-    nva_.push_back(nv_of({nv_names_.data() + off, h.name.size()}, h.value));
+    for (char c : h.name) nv_names_.push_back(http::ascii_lower(c));  // within the reserved capacity
+    nva_.push_back(make_nv({nv_names_.data() + off, h.name.size()}, h.value));
     // A value unique to each request would only churn the server's HPACK table (and ours).
     if (http::iequals(h.name, "x-request-id")) nva_.back().flags = NGHTTP2_NV_FLAG_NO_INDEX;
   }
@@ -696,52 +616,34 @@ std::optional<std::uint32_t> ClientConnection::submit_request(std::string_view m
   Stream* s = acquire(static_cast<std::uint32_t>(id));
   s->head = method == "HEAD";
   s->has_body = !end_stream;
-  s->eof = end_stream;
+  if (end_stream) s->body.end();
   return s->id;
 }
 
 void ClientConnection::resume(Stream& s) {
-  if (!s.deferred) return;
-  s.deferred = false;
+  if (!s.body.take_deferred()) return;
   nghttp2_session_resume_data(session_, static_cast<std::int32_t>(s.id));
 }
 
 bool ClientConnection::submit_data(std::uint32_t stream, std::string_view data, bool end_stream) {
   Stream* s = find(stream);
-  if (!s || s->rejected || !s->has_body || s->eof || fatal_) return false;
-  s->out.append(data);
-  s->eof = end_stream;
-  if (s->queued() >= settings_.max_queued_per_stream) s->over_mark = true;
+  if (!s || s->rejected || !s->has_body || s->body.ended() || fatal_) return false;
+  s->body.append(data, end_stream, settings_.max_queued_per_stream);
   resume(*s);
   return true;
 }
 
 bool ClientConnection::submit_trailers(std::uint32_t stream, std::span<const http::Header> trailers) {
   Stream* s = find(stream);
-  if (!s || s->rejected || !s->has_body || s->eof || fatal_) return false;
-  const bool has_connection = has_connection_field(trailers);
-  s->trailer_bytes.clear();
-  s->trailer_refs.clear();
-  for (const http::Header& h : trailers) {
-    if (dropped_request_field(trailers, h, has_connection)) continue;
-    Stream::TrailerRef r{};
-    r.name_off = static_cast<std::uint32_t>(s->trailer_bytes.size());
-    r.name_len = static_cast<std::uint32_t>(h.name.size());
-    for (char c : h.name) s->trailer_bytes.push_back(to_lower(c));
-    r.value_off = static_cast<std::uint32_t>(s->trailer_bytes.size());
-    r.value_len = static_cast<std::uint32_t>(h.value.size());
-    s->trailer_bytes.append(h.value);
-    s->trailer_refs.push_back(r);
-  }
-  s->eof = true;
-  s->trailers = !s->trailer_refs.empty();
+  if (!s || s->rejected || !s->has_body || s->body.ended() || fatal_) return false;
+  s->body.end_with_trailers(trailers, dropped_request_field);
   resume(*s);
   return true;
 }
 
 std::size_t ClientConnection::queued(std::uint32_t stream) const {
   const Stream* s = find(stream);
-  return s ? s->queued() : 0;
+  return s ? s->body.queued() : 0;
 }
 
 void ClientConnection::consume(std::uint32_t stream, std::size_t n) {

@@ -1,5 +1,6 @@
 #include "h2/server.hpp"
 
+#include "h2/outbound.hpp"
 #include "http/forward.hpp"
 
 #include <algorithm>
@@ -11,54 +12,16 @@ namespace {
 
 constexpr std::size_t kFrameHeader = 9;
 constexpr std::size_t kMaxFrame = 16384;           // SETTINGS_MAX_FRAME_SIZE we keep (the default)
-constexpr std::size_t kKeepQueueCapacity = 64 * 1024;  // larger response queues are freed on recycle
 constexpr std::size_t kMaxFreeStreams = 16;
-
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
-
-bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
-
-// True if `name` is one of the comma-separated tokens of any Connection field in `headers`.
-bool in_connection(std::span<const http::Header> headers, std::string_view name) noexcept {
-  for (const http::Header& h : headers) {
-    if (!http::iequals(h.name, "connection")) continue;
-    std::string_view v = h.value;
-    while (!v.empty()) {
-      const std::size_t comma = v.find(',');
-      std::string_view tok = v.substr(0, comma);
-      while (!tok.empty() && is_ows(tok.front())) tok.remove_prefix(1);
-      while (!tok.empty() && is_ows(tok.back())) tok.remove_suffix(1);
-      if (http::iequals(tok, name)) return true;
-      if (comma == std::string_view::npos) break;
-      v.remove_prefix(comma + 1);
-    }
-  }
-  return false;
-}
 
 // Fields never sent on HTTP/2: hop-by-hop ones, those named in Connection, and anything that
 // looks like a pseudo-header.
 bool dropped(std::span<const http::Header> headers, const http::Header& h, bool has_connection) noexcept {
   if (h.name.empty() || h.name[0] == ':') return true;
   if (http::is_hop_by_hop(h.name)) return true;
-  return has_connection && in_connection(headers, h.name);
+  return has_connection && listed_in_connection(headers, h.name);
 }
 
-bool any_connection(std::span<const http::Header> headers) noexcept {
-  for (const http::Header& h : headers)
-    if (http::iequals(h.name, "connection")) return true;
-  return false;
-}
-
-nghttp2_nv make_nv(const char* name, std::size_t nlen, const char* value, std::size_t vlen) {
-  nghttp2_nv nv;
-  nv.name = reinterpret_cast<std::uint8_t*>(const_cast<char*>(name));
-  nv.namelen = nlen;
-  nv.value = reinterpret_cast<std::uint8_t*>(const_cast<char*>(value));
-  nv.valuelen = vlen;
-  nv.flags = NGHTTP2_NV_FLAG_NONE;
-  return nv;
-}
 
 }  // namespace
 
@@ -77,21 +40,9 @@ struct ServerConnection::Stream {
   std::size_t unconsumed = 0;    // delivered to on_data, not yet consume()d
   // Response side.
   bool final_sent = false;       // a final response was submitted
-  bool eof = false;              // nothing more will be queued
-  bool trailers = false;         // trailer_* hold trailers to send after the queue
-  bool deferred = false;         // the data provider returned DEFERRED: resume on new data
-  bool over_mark = false;        // queue reached max_queued_per_stream: report on_writable
   bool reset_when_sent = false;  // RST_STREAM(NO_ERROR) once the response's END_STREAM went out
   bool end_sent = false;         // the response's END_STREAM went out
-  std::string out;               // response body queue: [out_head, out.size())
-  std::size_t out_head = 0;
-  std::string trailer_bytes;     // lower-cased names and values back to back
-  struct TrailerRef {
-    std::uint32_t name_off, name_len, value_off, value_len;
-  };
-  std::vector<TrailerRef> trailer_refs;
-
-  std::size_t queued() const { return out.size() - out_head; }
+  OutboundBody body;             // the response body and trailers
 
   void reset(std::uint32_t stream_id) {
     id = stream_id;
@@ -100,12 +51,8 @@ struct ServerConnection::Stream {
     content_length.reset();
     body_received = 0;
     unconsumed = 0;
-    final_sent = eof = trailers = deferred = over_mark = reset_when_sent = end_sent = false;
-    if (out.capacity() > kKeepQueueCapacity) std::string().swap(out);
-    out.clear();
-    out_head = 0;
-    trailer_bytes.clear();
-    trailer_refs.clear();
+    final_sent = reset_when_sent = end_sent = false;
+    body.clear();
   }
 };
 
@@ -444,7 +391,8 @@ int ServerConnection::on_frame_recv(std::uint8_t type, std::uint8_t flags, std::
         case HeaderBlock::Verdict::too_large: {
           // Answered here (RFC 6585 431); counted like a refused stream.
           s->rejected = true;
-          s->final_sent = s->eof = true;
+          s->final_sent = true;
+          s->body.end();
           build_nva(431, {});
           nghttp2_submit_response(session_, stream, nva_.data(), nva_.size(), nullptr);
           roll_window();
@@ -525,47 +473,19 @@ long ServerConnection::send_bytes(const std::uint8_t* data, std::size_t length) 
 long ServerConnection::read_data(std::int32_t stream, std::size_t length, std::uint32_t* flags) {
   Stream* s = find(static_cast<std::uint32_t>(stream));
   if (!s) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-  const std::size_t avail = s->queued();
-  if (avail == 0 && !s->eof) {
-    s->deferred = true;
-    return NGHTTP2_ERR_DEFERRED;
-  }
-  const std::size_t n = std::min(length, avail);
-  *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-  if (n == avail && s->eof) {
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
-    if (s->trailers) {
-      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      nva_.clear();
-      for (const Stream::TrailerRef& r : s->trailer_refs)
-        nva_.push_back(make_nv(s->trailer_bytes.data() + r.name_off, r.name_len,
-                               s->trailer_bytes.data() + r.value_off, r.value_len));
-      if (nghttp2_submit_trailer(session_, stream, nva_.data(), nva_.size()) != 0)
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    }
-  }
-  return static_cast<long>(n);
+  const long n = s->body.read(length, flags, nva_);
+  if (!nva_.empty() && nghttp2_submit_trailer(session_, stream, nva_.data(), nva_.size()) != 0)
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  return n;
 }
 
 int ServerConnection::send_data(const std::uint8_t* framehd, std::int32_t stream, std::size_t length) {
   if (produced_ >= produce_max_) return NGHTTP2_ERR_WOULDBLOCK;
   Stream* s = find(static_cast<std::uint32_t>(stream));
-  if (!s || s->queued() < length) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  if (!s || s->body.queued() < length) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   out_->append(reinterpret_cast<const char*>(framehd), kFrameHeader);  // no padding is ever chosen
-  out_->append(s->out.data() + s->out_head, length);
   produced_ += kFrameHeader + length;
-  s->out_head += length;
-  if (s->out_head == s->out.size()) {
-    s->out.clear();
-    s->out_head = 0;
-  } else if (s->out_head >= kKeepQueueCapacity / 2 && s->out_head * 2 >= s->out.size()) {
-    s->out.erase(0, s->out_head);
-    s->out_head = 0;
-  }
-  if (s->over_mark && s->queued() < settings_.max_queued_per_stream) {
-    s->over_mark = false;
-    writable_.push_back(s->id);
-  }
+  if (s->body.send(*out_, length, settings_.max_queued_per_stream)) writable_.push_back(s->id);
   return 0;
 }
 
@@ -602,7 +522,7 @@ int ServerConnection::on_frame_sent(std::uint8_t type, std::uint8_t flags, std::
 void ServerConnection::build_nva(int status, std::span<const http::Header> headers) {
   nva_.clear();
   nv_names_.clear();
-  const bool has_connection = any_connection(headers);
+  const bool has_connection = has_connection_field(headers);
   std::size_t names = 0;
   for (const http::Header& h : headers) names += h.name.size();
   nv_names_.reserve(names);  // no reallocation below: nv entries point into it
@@ -610,23 +530,22 @@ void ServerConnection::build_nva(int status, std::span<const http::Header> heade
     status_[0] = static_cast<char>('0' + status / 100 % 10);
     status_[1] = static_cast<char>('0' + status / 10 % 10);
     status_[2] = static_cast<char>('0' + status % 10);
-    nva_.push_back(make_nv(":status", 7, status_, 3));
+    nva_.push_back(make_nv(":status", {status_, 3}));
   }
   for (const http::Header& h : headers) {
     if (dropped(headers, h, has_connection)) continue;
     const std::size_t off = nv_names_.size();
     nv_names_.resize(off + h.name.size());  // within the reserved capacity: no reallocation
     char* dst = nv_names_.data() + off;
-    for (std::size_t i = 0; i < h.name.size(); ++i) dst[i] = lower(h.name[i]);
-    nva_.push_back(make_nv(nv_names_.data() + off, h.name.size(), h.value.data(), h.value.size()));
+    for (std::size_t i = 0; i < h.name.size(); ++i) dst[i] = http::ascii_lower(h.name[i]);
+    nva_.push_back(make_nv({nv_names_.data() + off, h.name.size()}, h.value));
     // A value unique to each response would only churn the client's HPACK table (and ours).
     if (h.name.size() == 12 && http::iequals(h.name, "x-request-id")) nva_.back().flags = NGHTTP2_NV_FLAG_NO_INDEX;
   }
 }
 
 void ServerConnection::resume(Stream& s) {
-  if (!s.deferred) return;
-  s.deferred = false;
+  if (!s.body.take_deferred()) return;
   nghttp2_session_resume_data(session_, static_cast<std::int32_t>(s.id));
 }
 
@@ -644,46 +563,29 @@ bool ServerConnection::submit_response(std::uint32_t stream, int status, std::sp
   const int rv = nghttp2_submit_response(session_, id, nva_.data(), nva_.size(), end_stream ? nullptr : &provider);
   if (rv != 0) return false;
   s->final_sent = true;
-  s->eof = end_stream;
+  if (end_stream) s->body.end();
   return true;
 }
 
 bool ServerConnection::submit_data(std::uint32_t stream, std::string_view data, bool end_stream) {
   Stream* s = find(stream);
-  if (!s || s->rejected || !s->final_sent || s->eof || fatal_) return false;
-  s->out.append(data);
-  s->eof = end_stream;
-  if (s->queued() >= settings_.max_queued_per_stream) s->over_mark = true;
+  if (!s || s->rejected || !s->final_sent || s->body.ended() || fatal_) return false;
+  s->body.append(data, end_stream, settings_.max_queued_per_stream);
   resume(*s);
   return true;
 }
 
 bool ServerConnection::submit_trailers(std::uint32_t stream, std::span<const http::Header> trailers) {
   Stream* s = find(stream);
-  if (!s || s->rejected || !s->final_sent || s->eof || fatal_) return false;
-  const bool has_connection = any_connection(trailers);
-  s->trailer_bytes.clear();
-  s->trailer_refs.clear();
-  for (const http::Header& h : trailers) {
-    if (dropped(trailers, h, has_connection)) continue;
-    Stream::TrailerRef r{};
-    r.name_off = static_cast<std::uint32_t>(s->trailer_bytes.size());
-    r.name_len = static_cast<std::uint32_t>(h.name.size());
-    for (char c : h.name) s->trailer_bytes.push_back(lower(c));
-    r.value_off = static_cast<std::uint32_t>(s->trailer_bytes.size());
-    r.value_len = static_cast<std::uint32_t>(h.value.size());
-    s->trailer_bytes.append(h.value);
-    s->trailer_refs.push_back(r);
-  }
-  s->eof = true;
-  s->trailers = !s->trailer_refs.empty();
+  if (!s || s->rejected || !s->final_sent || s->body.ended() || fatal_) return false;
+  s->body.end_with_trailers(trailers, dropped);
   resume(*s);
   return true;
 }
 
 std::size_t ServerConnection::queued(std::uint32_t stream) const {
   const Stream* s = find(stream);
-  return s ? s->queued() : 0;
+  return s ? s->body.queued() : 0;
 }
 
 void ServerConnection::reset(std::uint32_t stream, std::uint32_t error_code) {

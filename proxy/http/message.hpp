@@ -54,6 +54,9 @@ struct ResponseHead {
   void clear();
 };
 
+// A byte with the ASCII capitals made small; every other byte unchanged.
+constexpr char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
+
 // ASCII case-insensitive comparison for header names and tokens. Inline for the common early
 // answer (lengths differ); bytes of equal-length views compared by iequals_bytes.
 bool iequals_bytes(const char* a, const char* b, std::size_t n) noexcept;

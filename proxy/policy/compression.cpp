@@ -15,13 +15,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-// `a` equals the lower-case `b`, ignoring ASCII case.
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == y; });
-}
-
 // RFC 9110 tchar.
 bool is_tchar(char c) {
   if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
@@ -49,9 +42,9 @@ int parse_qvalue(std::string_view s) {
 enum class Member : std::uint8_t { other, identity, gzip, br, any };
 
 Member member_name(std::string_view name) {
-  if (iequals(name, "gzip") || iequals(name, "x-gzip")) return Member::gzip;
-  if (iequals(name, "br")) return Member::br;
-  if (iequals(name, "identity")) return Member::identity;
+  if (http::iequals(name, "gzip") || http::iequals(name, "x-gzip")) return Member::gzip;
+  if (http::iequals(name, "br")) return Member::br;
+  if (http::iequals(name, "identity")) return Member::identity;
   if (name == "*") return Member::any;
   return Member::other;
 }
@@ -67,7 +60,7 @@ int member_weight(std::string_view member, std::string_view& name) {
   if (rest.empty()) return 1000;
   if (rest.front() != ';') return -1;
   rest = trim(rest.substr(1));
-  if (rest.size() < 2 || lower(rest[0]) != 'q' || rest[1] != '=') return -1;
+  if (rest.size() < 2 || http::ascii_lower(rest[0]) != 'q' || rest[1] != '=') return -1;
   return parse_qvalue(rest.substr(2));
 }
 
@@ -80,7 +73,7 @@ bool has_no_transform(std::string_view cache_control) {
     std::string_view directive = cache_control.substr(0, comma);
     cache_control = comma == std::string_view::npos ? std::string_view{} : cache_control.substr(comma + 1);
     directive = trim(directive.substr(0, directive.find('=')));
-    if (iequals(directive, "no-transform")) return true;
+    if (http::iequals(directive, "no-transform")) return true;
   }
   return false;
 }
@@ -175,7 +168,7 @@ Compression::Decision Compression::decide(const Input& in) const noexcept {
   if (!status_compressible(in.status)) return d;
   if (!media_type_allowed(in.media_type)) return d;
   const std::string_view encoding = trim(in.content_encoding);
-  if (!encoding.empty() && !iequals(encoding, "identity")) return d;
+  if (!encoding.empty() && !http::iequals(encoding, "identity")) return d;
   if (in.has_content_range) return d;
   if (has_no_transform(in.cache_control)) return d;
   if (in.content_length && (*in.content_length == 0 || *in.content_length < spec_.min_length)) return d;

@@ -8,11 +8,9 @@ namespace rampart::route {
 
 namespace {
 
-constexpr char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
 std::string lower_copy(std::string_view s) {
   std::string out(s);
-  for (char& c : out) c = ascii_lower(c);
+  for (char& c : out) c = http::ascii_lower(c);
   return out;
 }
 
@@ -171,7 +169,7 @@ const Table::Server* Table::find_server(std::string_view raw_host) const {
     constexpr std::size_t max_name = 255;
     if (host.size() <= max_name && !exact_.empty()) {
       char buf[max_name];
-      for (std::size_t i = 0; i < host.size(); ++i) buf[i] = ascii_lower(host[i]);
+      for (std::size_t i = 0; i < host.size(); ++i) buf[i] = http::ascii_lower(host[i]);
       auto it = exact_.find(std::string_view(buf, host.size()));
       if (it != exact_.end()) return &servers_[it->second];
     }
