@@ -290,7 +290,8 @@ void Control::update_health_checks() {
     const auto& us = current_->spec.upstreams[u];
     if (!us.health_check) continue;
     for (const auto& ep : g.endpoints)
-      targets.push_back({ep.key, g.name, ep.resolved, ep.address.str(), *us.health_check, ep.state, g.tls});
+      targets.push_back(
+          {ep.key, g.name, ep.resolved, ep.address.str(), *us.health_check, ep.state, g.tls, us.protocol == "h2"});
   }
   // The checker's thread starts with the first pool that has a health check.
   if (!targets.empty() && !checker_started_) {

@@ -4,6 +4,7 @@
 
 #include "core/buffer.hpp"
 #include "core/net.hpp"
+#include "h2/client.hpp"
 #include "http/parser.hpp"
 #include "tls/stream.hpp"
 
@@ -44,7 +45,7 @@ bool same_spec(const config::HealthCheckSpec& a, const config::HealthCheckSpec& 
 // snapshot::Endpoint::key), so only TLS or not is compared here.
 bool same_target(const HealthChecker::Target& a, const HealthChecker::Target& b) {
   return a.key == b.key && a.pool == b.pool && a.address == b.address && a.host == b.host && a.state == b.state &&
-         (a.tls == nullptr) == (b.tls == nullptr) && same_spec(a.spec, b.spec);
+         (a.tls == nullptr) == (b.tls == nullptr) && a.h2 == b.h2 && same_spec(a.spec, b.spec);
 }
 
 // "host" of "host:port" ("[v6]:port" too): the name TLS sends and verifies.
@@ -243,6 +244,8 @@ awaitable<HealthChecker::Outcome> HealthChecker::probe_once(std::shared_ptr<Prob
     // the TLS handshake failed
   } else if (p.target.spec.type == config::HealthCheckSpec::Type::tcp) {
     out.ok = true;
+  } else if (p.target.h2) {
+    out = co_await h2_exchange(p);
   } else {
     out = co_await http_exchange(p);
   }
@@ -379,6 +382,86 @@ awaitable<HealthChecker::Outcome> HealthChecker::http_exchange(Probe& p) {
     }
   }
   co_return fail("invalid response");
+}
+
+// The same request as one HTTP/2 stream (protocol: h2 pools), judged the same way: status, then
+// (only when body_contains is set) up to kBodyLimit bytes of body. The codec checks the response
+// as strictly as it does for proxied requests; a malformed response or a reset stream fails.
+awaitable<HealthChecker::Outcome> HealthChecker::h2_exchange(Probe& p) {
+  const auto& spec = p.target.spec;
+  auto fail = [](std::string why) { return Outcome{false, std::move(why)}; };
+  if (p.tls) {
+    const unsigned char* proto = nullptr;
+    unsigned int len = 0;
+    SSL_get0_alpn_selected(p.tls->native_handle(), &proto, &len);
+    if (std::string_view(reinterpret_cast<const char*>(proto), proto ? len : 0) != "h2")
+      co_return fail("tls: the endpoint did not choose h2 by ALPN");
+  }
+
+  // What the stream brings: the final status, the body (bounded), its end or its reset.
+  struct Collect final : h2::ClientConnection::Handler {
+    int status = 0;
+    std::string body;
+    bool ended = false, closed = false;
+    std::uint32_t close_code = 0;
+    const char* malformed = nullptr;
+    void on_response(std::uint32_t, int s, std::span<const http::Header>) override { status = s; }
+    void on_data(std::uint32_t, std::string_view data) override {
+      body.append(data.substr(0, kBodyLimit - std::min(kBodyLimit, body.size())));
+    }
+    void on_trailers(std::uint32_t, std::span<const http::Header>) override {}
+    void on_end_stream(std::uint32_t) override { ended = true; }
+    void on_stream_close(std::uint32_t, std::uint32_t code) override {
+      closed = true;
+      close_code = code;
+    }
+    void on_malformed(std::uint32_t, const char* reason) override { malformed = reason; }
+  } got;
+  h2::ClientSettings settings;
+  settings.max_header_list_size = 32 * 1024;
+  h2::ClientConnection conn(settings, got);
+  const std::string_view authority = spec.host ? std::string_view(*spec.host) : std::string_view(p.target.host);
+  const http::Header user_agent{"user-agent", "rampart-health-check"};
+  const auto stream = conn.submit_request(spec.method, p.tls ? "https" : "http", authority, spec.path,
+                                          std::span<const http::Header>(&user_agent, 1), /*end_stream=*/true);
+  if (!stream) co_return fail("h2: cannot start the request");
+
+  std::string out;
+  std::string in(16 * 1024, '\0');
+  std::size_t consumed = 0;  // body bytes handed back to the windows
+  for (;;) {
+    out.clear();
+    while (conn.produce(out) != 0) {
+    }
+    if (!out.empty()) {
+      std::tuple<boost::system::error_code, std::size_t> r;
+      if (p.tls) r = co_await p.tls->write(asio::buffer(out));
+      else r = co_await asio::async_write(p.socket, asio::buffer(out), nothrow);
+      if (const auto ec = std::get<0>(r)) co_return fail("write: " + ec.message());
+    }
+    if (got.malformed) co_return fail(std::string("invalid response: ") + got.malformed);
+    if (got.status != 0) {
+      if (!status_expected(spec, got.status)) co_return fail("status " + std::to_string(got.status));
+      if (!spec.body_contains) co_return Outcome{true, {}};
+      if (got.body.find(*spec.body_contains) != std::string::npos) co_return Outcome{true, {}};
+      if (got.ended || got.body.size() >= kBodyLimit) co_return fail("body mismatch");
+    }
+    if (got.closed) co_return fail("h2: stream reset (error " + std::to_string(got.close_code) + ")");
+    if (conn.done()) co_return fail(std::string("h2: connection closed") +
+                                    (conn.failure() != h2::ClientFailure::none ? std::string(": ") + h2::to_string(conn.failure()) : ""));
+    if (got.body.size() > consumed) {
+      conn.consume(*stream, got.body.size() - consumed);
+      consumed = got.body.size();
+    }
+    std::tuple<boost::system::error_code, std::size_t> r;
+    if (p.tls) r = co_await p.tls->read_some(asio::buffer(in));
+    else r = co_await p.socket.async_read_some(asio::buffer(in), nothrow);
+    const auto [ec, n] = r;
+    if (ec == asio::error::eof) co_return fail("invalid response: closed before the response");
+    if (ec) co_return fail("read: " + ec.message());
+    if (!conn.receive(std::string_view(in.data(), n)) && got.status == 0 && !got.closed)
+      co_return fail(std::string("h2: connection error: ") + h2::to_string(conn.failure()));
+  }
 }
 
 void HealthChecker::record(Probe& p, Outcome outcome) {

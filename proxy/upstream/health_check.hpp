@@ -11,7 +11,9 @@
 // ejected clears the ejection too. The checker is the only writer of `health`.
 //
 // Endpoints of a TLS pool are probed over TLS with the pool's context (handshake and certificate
-// verification are part of every probe, `tcp` ones included).
+// verification are part of every probe, `tcp` ones included). Endpoints of an HTTP/2 pool get
+// their HTTP probe as one stream on a fresh HTTP/2 connection: prior knowledge in cleartext, ALPN
+// h2 over TLS (an endpoint that does not choose h2 fails the probe).
 //
 // A probe never waits longer than its spec's timeout (connect, request, response head and as much
 // body as body_contains needs) and holds at most ~100 KiB, whatever the server does.
@@ -48,6 +50,7 @@ class HealthChecker {
     config::HealthCheckSpec spec;
     std::shared_ptr<EndpointState> state;     // where the verdict goes; must not be null
     std::shared_ptr<const tls::ClientContext> tls;  // TLS pools: probes speak TLS with it; null = plain
+    bool h2 = false;  // protocol: h2 pools: HTTP probes are one HTTP/2 stream (prior knowledge, or ALPN h2)
   };
   // One probe's outcome. `target` is valid only during the callback. `detail` is empty on success,
   // a short reason otherwise ("connect: Connection refused", "timeout", "status 503",
@@ -102,6 +105,7 @@ class HealthChecker {
   boost::asio::awaitable<void> run(std::shared_ptr<Probe> probe, std::chrono::nanoseconds first_delay);
   boost::asio::awaitable<Outcome> probe_once(std::shared_ptr<Probe> probe);
   boost::asio::awaitable<Outcome> http_exchange(Probe& probe);
+  boost::asio::awaitable<Outcome> h2_exchange(Probe& probe);
   void record(Probe& probe, Outcome outcome);
   std::chrono::nanoseconds first_delay(const config::HealthCheckSpec& spec);
   std::chrono::nanoseconds next_delay(const config::HealthCheckSpec& spec);

@@ -13,6 +13,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace it {
@@ -126,6 +127,55 @@ TEST_CASE("grpc: calls to a dead upstream fail quickly with an error status whil
   CHECK_FALSE(has(down.lines, R"("ok": true)"));
   const auto m = scrape(proxy);
   CHECK(metric(m, "rampart_requests_total", {{"route", "grpc"}, {"code_class", "5xx"}}) >= 1);
+}
+
+}  // namespace it
+
+namespace it {
+
+// An HTTP health check of a `protocol: h2` pool is an HTTP/2 request. The gRPC server speaks
+// nothing but HTTP/2 (a GET / gets 200 with grpc-status in a trailers-only answer), so the same
+// check through an HTTP/1.1 pool fails against it, and an h2 check expecting another status
+// fails on the status it reads.
+TEST_CASE("grpc: HTTP health checks of an h2 pool speak HTTP/2 to the endpoint") {
+  GrpcServer server;
+  const std::string check = "health_check: {path: /, interval: 100ms, timeout: 1s, jitter: 0, unhealthy_threshold: 1";
+  Proxy proxy("version: 1\nworkers: 1\nwatch: false\nadmin: {address: \"127.0.0.1:0\"}\n"
+              "listeners:\n"
+              "  - {name: h2c, address: \"127.0.0.1:0\", h2c: true}\n"
+              "servers:\n"
+              "  - name: app\n"
+              "    hosts: [\"*\"]\n"
+              "    routes:\n"
+              "      - {name: grpc, path: /test.Echo/, upstream: grpc, max_body_size: 0}\n"
+              "upstreams:\n"
+              "  - {name: grpc, protocol: h2, endpoints: [\"" + server.address() + "\"], " + check + "}}\n"
+              "  - {name: plain, endpoints: [\"" + server.address() + "\"], " + check + "}}\n"
+              "  - {name: wrong, protocol: h2, endpoints: [\"" + server.address() + "\"], " + check +
+              ", expect_status: [204]}}\n");
+  INFO(proxy.process().output());
+  const auto healthy = [&](const char* pool) {
+    return metric(scrape(proxy), "rampart_upstream_endpoint_healthy", {{"upstream", pool}, {"endpoint", server.address()}});
+  };
+  const auto settled = [&] {
+    const auto m = scrape(proxy);
+    const auto checks = [&](const char* pool, const char* result) {
+      return metric(m, "rampart_upstream_health_checks_total",
+                    {{"upstream", pool}, {"endpoint", server.address()}, {"result", result}});
+    };
+    return checks("grpc", "passed") >= 3 && checks("plain", "failed") >= 3 && checks("wrong", "failed") >= 3;
+  };
+  const auto end = std::chrono::steady_clock::now() + 10s;
+  while (!settled() && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(50ms);
+  REQUIRE(settled());
+  CHECK(healthy("grpc") == 1);
+  CHECK(healthy("plain") == 0);
+  CHECK(healthy("wrong") == 0);
+  // And the healthy pool serves calls.
+  const CallResult r = call("127.0.0.1:" + std::to_string(proxy.port("h2c")));
+  INFO(r.output);
+  CHECK(r.exit_code == 0);
+  CHECK(has(r.lines, R"("call": "unary", "ok": true, "size": 1048576, "code": "OK", "trailer": "done")"));
 }
 
 }  // namespace it

@@ -138,3 +138,47 @@ TEST_CASE("h2 upstream: TLS with ALPN h2 is verified and multiplexed, an upstrea
 }
 
 }  // namespace it
+
+namespace it {
+
+// An HTTP health check of a TLS h2 pool runs over TLS with ALPN h2: it passes against a backend
+// that chooses h2, and fails against one that only offers http/1.1 (whose HTTP/1.1 answer would
+// otherwise have passed).
+TEST_CASE("h2 upstream: HTTP health checks over TLS use ALPN h2 and fail when the endpoint does not choose it") {
+  Upstream web{"web"};
+  TempDir certs;
+  make_cert(certs.path());
+  const std::string settings = ", tls: {ca: \"" + certs.path() +
+                               "/cert.pem\", server_name: localhost}, health_check: {path: /, interval: 100ms, "
+                               "timeout: 1s, jitter: 0, unhealthy_threshold: 1}";
+  const auto checks = [](const Proxy& p, const std::string& endpoint, const char* result) {
+    return metric(scrape(p), "rampart_upstream_health_checks_total",
+                  {{"upstream", "b"}, {"endpoint", endpoint}, {"result", result}});
+  };
+  const auto healthy = [](const Proxy& p, const std::string& endpoint) {
+    return metric(scrape(p), "rampart_upstream_endpoint_healthy", {{"upstream", "b"}, {"endpoint", endpoint}});
+  };
+  const auto wait_for = [](auto pred) {
+    const auto end = std::chrono::steady_clock::now() + 10s;
+    while (!pred() && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(50ms);
+    return pred();
+  };
+
+  Proxy b(backend_config(web, certs.path(), "[h2, \"http/1.1\"]"));
+  const std::string good = "127.0.0.1:" + std::to_string(b.port("tls"));
+  Proxy a(front_config(good, settings));
+  INFO(a.process().output());
+  REQUIRE(wait_for([&] { return checks(a, good, "passed") >= 3; }));
+  CHECK(checks(a, good, "failed") == 0);
+  CHECK(healthy(a, good) == 1);
+
+  Proxy b1(backend_config(web, certs.path(), "[\"http/1.1\"]"));
+  const std::string h1_only = "127.0.0.1:" + std::to_string(b1.port("tls"));
+  Proxy a1(front_config(h1_only, settings));
+  INFO(a1.process().output());
+  REQUIRE(wait_for([&] { return checks(a1, h1_only, "failed") >= 3; }));
+  CHECK(checks(a1, h1_only, "passed") == 0);
+  CHECK(healthy(a1, h1_only) == 0);
+}
+
+}  // namespace it
