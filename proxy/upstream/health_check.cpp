@@ -429,6 +429,7 @@ awaitable<HealthChecker::Outcome> HealthChecker::h2_exchange(Probe& p) {
   std::string out;
   std::string in(16 * 1024, '\0');
   std::size_t consumed = 0;  // body bytes handed back to the windows
+  bool over = false;         // receive() said the connection is over
   for (;;) {
     out.clear();
     while (conn.produce(out) != 0) {
@@ -447,8 +448,11 @@ awaitable<HealthChecker::Outcome> HealthChecker::h2_exchange(Probe& p) {
       if (got.ended || got.body.size() >= kBodyLimit) co_return fail("body mismatch");
     }
     if (got.closed) co_return fail("h2: stream reset (error " + std::to_string(got.close_code) + ")");
-    if (conn.done()) co_return fail(std::string("h2: connection closed") +
-                                    (conn.failure() != h2::ClientFailure::none ? std::string(": ") + h2::to_string(conn.failure()) : ""));
+    if (over || conn.done()) {  // a connection error, or the endpoint's GOAWAY before our stream
+      if (conn.failure() != h2::ClientFailure::none)
+        co_return fail(std::string("h2: connection error: ") + h2::to_string(conn.failure()));
+      co_return fail(conn.goaway_received() ? "h2: GOAWAY before the response" : "h2: connection closed");
+    }
     if (got.body.size() > consumed) {
       conn.consume(*stream, got.body.size() - consumed);
       consumed = got.body.size();
@@ -459,8 +463,7 @@ awaitable<HealthChecker::Outcome> HealthChecker::h2_exchange(Probe& p) {
     const auto [ec, n] = r;
     if (ec == asio::error::eof) co_return fail("invalid response: closed before the response");
     if (ec) co_return fail("read: " + ec.message());
-    if (!conn.receive(std::string_view(in.data(), n)) && got.status == 0 && !got.closed)
-      co_return fail(std::string("h2: connection error: ") + h2::to_string(conn.failure()));
+    over = !conn.receive(std::string_view(in.data(), n));  // decided at the top, after flushing
   }
 }
 
