@@ -71,6 +71,17 @@ double metric(const std::vector<Sample>& samples, const std::string& name,
 // Runs `bin args...` to its end (failing the test after `timeout`) and returns its stdout then stderr.
 std::string run_tool(const std::string& bin, const std::vector<std::string>& args, Ms timeout = 20s);
 
+// Polls `pred()` every 20 ms until it holds or `timeout` passed; returns its last value.
+template <class Pred>
+bool eventually(Pred pred, Ms timeout = 5s) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    sleep_for(20ms);
+  }
+  return pred();
+}
+
 // Replaces `path` atomically: writes `content` to a temporary file next to it, then renames it.
 void write_atomically(const std::string& path, const std::string& content);
 

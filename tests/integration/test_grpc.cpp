@@ -13,7 +13,6 @@
 #include <regex>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace it {
@@ -60,7 +59,9 @@ bool has(const std::vector<std::string>& lines, const std::string& needle) {
   return false;
 }
 
-std::string config(const std::string& upstream, const std::string& listener_extra) {
+// An h2c listener (plus `listener_extra`), the gRPC route to pool "grpc", and `upstreams` (the
+// entries of the upstreams list, "grpc" among them).
+std::string config_with(const std::string& upstreams, const std::string& listener_extra = "") {
   return "version: 1\nworkers: 2\nwatch: false\nadmin: {address: \"127.0.0.1:0\"}\n"
          "listeners:\n"
          "  - {name: h2c, address: \"127.0.0.1:0\", h2c: true}\n" +
@@ -70,8 +71,11 @@ std::string config(const std::string& upstream, const std::string& listener_extr
          "    hosts: [\"*\"]\n"
          "    routes:\n"
          "      - {name: grpc, path: /test.Echo/, upstream: grpc, max_body_size: 0}\n"
-         "upstreams:\n"
-         "  - {name: grpc, protocol: h2, endpoints: [\"" + upstream + "\"]}\n";
+         "upstreams:\n" + upstreams;
+}
+
+std::string config(const std::string& upstream, const std::string& listener_extra) {
+  return config_with("  - {name: grpc, protocol: h2, endpoints: [\"" + upstream + "\"]}\n", listener_extra);
 }
 
 void check_calls(const CallResult& r) {
@@ -140,19 +144,11 @@ namespace it {
 TEST_CASE("grpc: HTTP health checks of an h2 pool speak HTTP/2 to the endpoint") {
   GrpcServer server;
   const std::string check = "health_check: {path: /, interval: 100ms, timeout: 1s, jitter: 0, unhealthy_threshold: 1";
-  Proxy proxy("version: 1\nworkers: 1\nwatch: false\nadmin: {address: \"127.0.0.1:0\"}\n"
-              "listeners:\n"
-              "  - {name: h2c, address: \"127.0.0.1:0\", h2c: true}\n"
-              "servers:\n"
-              "  - name: app\n"
-              "    hosts: [\"*\"]\n"
-              "    routes:\n"
-              "      - {name: grpc, path: /test.Echo/, upstream: grpc, max_body_size: 0}\n"
-              "upstreams:\n"
+  Proxy proxy(config_with(
               "  - {name: grpc, protocol: h2, endpoints: [\"" + server.address() + "\"], " + check + "}}\n"
               "  - {name: plain, endpoints: [\"" + server.address() + "\"], " + check + "}}\n"
               "  - {name: wrong, protocol: h2, endpoints: [\"" + server.address() + "\"], " + check +
-              ", expect_status: [204]}}\n");
+              ", expect_status: [204]}}\n"));
   INFO(proxy.process().output());
   const auto healthy = [&](const char* pool) {
     return metric(scrape(proxy), "rampart_upstream_endpoint_healthy", {{"upstream", pool}, {"endpoint", server.address()}});
@@ -165,9 +161,7 @@ TEST_CASE("grpc: HTTP health checks of an h2 pool speak HTTP/2 to the endpoint")
     };
     return checks("grpc", "passed") >= 3 && checks("plain", "failed") >= 3 && checks("wrong", "failed") >= 3;
   };
-  const auto end = std::chrono::steady_clock::now() + 10s;
-  while (!settled() && std::chrono::steady_clock::now() < end) std::this_thread::sleep_for(50ms);
-  REQUIRE(settled());
+  REQUIRE(eventually(settled, 10s));
   CHECK(healthy("grpc") == 1);
   CHECK(healthy("plain") == 0);
   CHECK(healthy("wrong") == 0);

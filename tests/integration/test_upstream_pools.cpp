@@ -60,17 +60,6 @@ std::string health_of(const Proxy& p, const std::string& pool, const std::string
   return it == eps.end() ? "<absent>" : it->second.get("health")->text;
 }
 
-// Polls until `pred()` or `timeout`; returns the last value of pred().
-template <class Pred>
-bool eventually(Pred pred, Ms timeout = 5s) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    sleep_for(20ms);
-  }
-  return pred();
-}
-
 std::uint64_t requests_seen(const Upstream& u) { return std::stoull(upstream_stats(u).at("requests")); }
 // Connections the upstream accepted so far (each /stats query is one of its own).
 std::uint64_t connections_seen(const Upstream& u) { return std::stoull(upstream_stats(u).at("connections")); }
